@@ -1,0 +1,1 @@
+"""spren's async bot process: config, database, dispatcher, queue and platform adapters."""

@@ -1,0 +1,304 @@
+"""Typed, layered configuration: built-in defaults < TOML file < environment < CLI flags.
+
+Secrets never live in the file: keys ending in ``_env`` name the environment variable that
+holds the secret (``token_env = "DISCORD_TOKEN"``). Any key can be overridden from the
+environment as ``SPREN_<SECTION>__<KEY>`` (for example ``SPREN_DATABASE__URL``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BotConfig:
+    name: str = "spren"
+    series: str = "Oz"
+    generate_command: str = "oz"
+    data_dir: str = ""
+    hash_user_ids: bool = True
+    salt_env: str = "SPREN_SALT"
+    source_url: str = "https://example.invalid/spren"
+    default_prompt: str = "It was a bright morning when"
+    max_prompt_chars: int = 500
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = ""
+
+
+@dataclass
+class BooksConfig:
+    aliases: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    path: str = "oz-demo"
+    device: str = "cpu"
+    threads: int = 0
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 120
+    max_new_tokens_limit: int = 400
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.15
+    memory_window: int = 512
+    stop_at_sentence: bool = True
+
+
+@dataclass
+class QueueConfig:
+    workers: int = 1
+    max_batch: int = 8
+    per_user_pending: int = 3
+    max_pending: int = 64
+    timeout_s: float = 300.0
+
+
+@dataclass
+class GuardConfig:
+    max_copied_words: int = 12
+    action: str = "regenerate"
+    max_attempts: int = 3
+
+
+@dataclass
+class StatsConfig:
+    ewma_span: int = 200
+    chart_dir: str = ""
+
+
+@dataclass
+class DiscordConfig:
+    enabled: bool = True
+    token_env: str = "DISCORD_TOKEN"
+    api_base: str = ""
+    gateway_url: str = ""
+    dev_guild: int = 0
+    edit_interval_s: float = 1.0
+    spoiler_guilds: list[int] = field(default_factory=list)
+    allowed_channels: list[int] = field(default_factory=list)
+    allow_dms: bool = True
+    cooldown_s: float = 10.0
+    per_user_pending: int = 2
+    per_guild_concurrent: int = 10
+
+
+@dataclass
+class RedditConfig:
+    enabled: bool = True
+    client_id_env: str = "REDDIT_CLIENT_ID"
+    client_secret_env: str = "REDDIT_CLIENT_SECRET"
+    username_env: str = "REDDIT_USERNAME"
+    password_env: str = "REDDIT_PASSWORD"
+    user_agent: str = "spren/0.1 (book passages bot)"
+    oauth_url: str = ""
+    reddit_url: str = ""
+    keyword: str = ""
+    subreddits: list[str] = field(default_factory=list)
+    deny_subreddits: list[str] = field(default_factory=list)
+    spoiler_subreddits: list[str] = field(default_factory=list)
+    ignore_users: list[str] = field(default_factory=list)
+    per_thread_cap: int = 3
+    per_user_hourly: int = 5
+    poll_interval_s: float = 15.0
+    ban_recheck_hours: float = 24.0
+    max_reply_chars: int = 10000
+
+
+@dataclass
+class Config:
+    bot: BotConfig = field(default_factory=BotConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    books: BooksConfig = field(default_factory=BooksConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    discord: DiscordConfig | None = None
+    reddit: RedditConfig | None = None
+    source: str = "built-in demo settings"
+
+    # ---- derived locations -------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        """Where the database, built models and charts live (``SPREN_HOME`` moves it)."""
+        if self.bot.data_dir:
+            return Path(self.bot.data_dir).expanduser()
+        home = os.environ.get("SPREN_HOME")
+        return Path(home).expanduser() if home else Path.home() / ".local" / "share" / "spren"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.data_dir / 'spren.db'}"
+
+    @property
+    def chart_dir(self) -> Path:
+        return Path(self.stats.chart_dir).expanduser() if self.stats.chart_dir else (
+            self.data_dir / "charts"
+        )
+
+    def model_dir(self) -> Path:
+        """Resolve ``[model] path``: a directory, or a built-in name built under data_dir."""
+        p = Path(self.model.path).expanduser()
+        if p.is_absolute() or p.exists() or "/" in self.model.path:
+            return p
+        return self.data_dir / "models" / self.model.path
+
+    def secret(self, env_name: str) -> str | None:
+        """Read a secret from the environment variable that a ``*_env`` key names."""
+        value = os.environ.get(env_name, "").strip()
+        return value or None
+
+
+SECTIONS = {f.name: f for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+def _section_type(name: str) -> type:
+    hint = typing.get_type_hints(Config)[name]
+    if isinstance(hint, types.UnionType):
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against a field type; strings (from env/flags) are parsed."""
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
+                                                         "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(f"{where}[{i}]", v, item) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table of name = value, got {value!r}")
+        return {str(k): _coerce(f"{where}.{k}", v, str) for k, v in value.items()}
+    raise ConfigError(f"{where}: unsupported type {hint}")  # pragma: no cover
+
+
+def _build_section(name: str, values: dict[str, Any], base: Any = None) -> Any:
+    cls = _section_type(name)
+    obj = base if base is not None else cls()
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown key [{name}] {key}; expected one of: {known}")
+        setattr(obj, key, _coerce(f"[{name}] {key}", value, hints[key]))
+    return obj
+
+
+def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith("SPREN_") or "__" not in name:
+            continue
+        section, _, key = name[len("SPREN_"):].partition("__")
+        section, key = section.lower(), key.lower()
+        if section not in SECTIONS:
+            raise ConfigError(
+                f"environment variable {name}: unknown section [{section}]; "
+                f"expected one of: {', '.join(sorted(SECTIONS))}"
+            )
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def _validate(cfg: Config) -> None:
+    if cfg.guard.action not in ("regenerate", "cut"):
+        raise ConfigError(f"[guard] action must be 'regenerate' or 'cut', got {cfg.guard.action!r}")
+    if not cfg.bot.generate_command.isidentifier() or not cfg.bot.generate_command.islower():
+        raise ConfigError(
+            f"[bot] generate_command must be a lowercase word like 'stormlight', "
+            f"got {cfg.bot.generate_command!r}"
+        )
+    for key in ("max_batch", "per_user_pending", "max_pending", "workers"):
+        if getattr(cfg.queue, key) < 1:
+            raise ConfigError(f"[queue] {key} must be at least 1")
+    if cfg.guard.max_copied_words < 4:
+        raise ConfigError("[guard] max_copied_words must be at least 4")
+    if not 0 < cfg.generation.temperature <= 5:
+        raise ConfigError("[generation] temperature must be in (0, 5]")
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    environ: typing.Mapping[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """Load the config: defaults < TOML file (``path`` or ``SPREN_CONFIG``) < env < overrides."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get("SPREN_CONFIG") or None
+    data: dict[str, Any] = {}
+    cfg = Config()
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist; copy config.example.toml there "
+                              "or drop --config / SPREN_CONFIG to use the built-in demo settings")
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {p} is not valid TOML: {exc}") from exc
+        cfg.source = str(p)
+    layers = [data, _env_overrides(environ), overrides or {}]
+    for layer in layers:
+        for section, values in layer.items():
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown section [{section}]; expected one of: "
+                                  f"{', '.join(sorted(SECTIONS))}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"[{section}] must be a table of keys, got {values!r}")
+            current = getattr(cfg, section)
+            setattr(cfg, section, _build_section(section, values, current))
+    _validate(cfg)
+    return cfg

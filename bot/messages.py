@@ -1,0 +1,69 @@
+"""Platform-neutral request/reply types shared by the dispatcher and every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Request:
+    """One user command, whatever platform it came from.
+
+    ``args`` holds named options (Discord gives them as such; text platforms get them from
+    ``parse_command_line``). ``user`` is the platform's raw user id: the store hashes it.
+    """
+
+    platform: str
+    user: str
+    command: str
+    args: dict[str, Any] = field(default_factory=dict)
+    channel: str | None = None
+    guild: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to send with a reply (charts are PNGs)."""
+
+    filename: str
+    data: bytes
+    content_type: str = "image/png"
+
+
+@dataclass
+class Reply:
+    """What a command answers: text parts (each fits one message), files, and privacy."""
+
+    parts: list[str] = field(default_factory=list)
+    files: list[Attachment] = field(default_factory=list)
+    private: bool = False
+    title: str | None = None
+    outcome: str = "ok"  # ok | refused | error | cancelled | timeout
+    retry_after: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.parts)
+
+
+@dataclass(frozen=True)
+class QueueUpdate:
+    """Sent while a generation waits: 1-based position and estimated seconds until done."""
+
+    position: int
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class TokenUpdate:
+    """Sent while a generation streams: the whole text generated so far (already cleaned)."""
+
+    text: str
+
+
+Event = QueueUpdate | TokenUpdate
+EventCallback = Callable[[Event], Any]
