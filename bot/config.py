@@ -41,6 +41,7 @@ class DatabaseConfig:
 
 @dataclass
 class BooksConfig:
+    series_code: str = "oz"
     aliases: dict[str, str] = field(default_factory=dict)
 
 
@@ -48,6 +49,7 @@ class BooksConfig:
 class ModelConfig:
     path: str = "oz-demo"
     device: str = "cpu"
+    dtype: str = "float32"
     threads: int = 0
 
 

@@ -114,6 +114,17 @@ class GuardIndex(Base):
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class BookChart(Base):
+    """A chart rendered at ingest time (the full-book sentiment arc), so requests only read it."""
+
+    __tablename__ = "book_charts"
+    book_id: Mapped[int] = mapped_column(
+        ForeignKey("books.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class Interaction(Base):
     """One request and its outcome, from any platform. User ids are salted hashes."""
 

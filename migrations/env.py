@@ -1,6 +1,7 @@
 """Alembic environment: the URL comes from spren's config (set by bot.migrate)."""
 
 from alembic import context
+
 from bot.store import Base, make_engine
 
 config = context.config

@@ -1,0 +1,95 @@
+"""Config loading: layering, validation messages, the example file, secrets from env."""
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import REPO_ROOT, load_config
+from bot.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_builtin_defaults_are_the_oz_demo():
+    cfg = load_config(None, environ={})
+    assert cfg.bot.generate_command == "oz"
+    assert cfg.source == "built-in demo settings"
+    assert cfg.discord is None and cfg.reddit is None
+
+
+def test_example_config_loads_and_describes_a_stormlight_deployment():
+    cfg = load_config(REPO_ROOT / "config.example.toml", environ={})
+    assert cfg.bot.generate_command == "stormlight"
+    assert {"twok", "wor", "ob", "row", "wat"} <= set(cfg.books.aliases)
+    assert cfg.reddit is not None and "stormlight_archive" in cfg.reddit.subreddits
+    assert cfg.discord is not None and cfg.discord.token_env == "DISCORD_TOKEN"
+
+
+def test_every_example_key_has_a_comment():
+    lines = (REPO_ROOT / "config.example.toml").read_text().splitlines()
+    keys = [ln for ln in lines if "=" in ln and not ln.lstrip().startswith("#")
+            and not ln.startswith("[")]
+    in_aliases = False
+    for ln in lines:
+        if ln.startswith("["):
+            in_aliases = ln.strip() == "[books.aliases]"
+        elif ln in keys and not in_aliases and "#" not in ln and not ln.startswith(" "):
+            pytest.fail(f"config.example.toml key without a comment: {ln}")
+
+
+def test_layers_file_then_env_then_flags(tmp_path):
+    p = write(tmp_path, "[queue]\nmax_batch = 2\nper_user_pending = 5\n")
+    env = {"SPREN_QUEUE__MAX_BATCH": "3", "SPREN_QUEUE__TIMEOUT_S": "9.5"}
+    cfg = load_config(p, environ=env, overrides={"queue": {"per_user_pending": "7"}})
+    assert cfg.queue.max_batch == 3          # env beats file
+    assert cfg.queue.timeout_s == 9.5
+    assert cfg.queue.per_user_pending == 7   # flags beat file
+
+
+def test_config_path_from_env(tmp_path):
+    p = write(tmp_path, '[bot]\ngenerate_command = "stormlight"\n')
+    assert load_config(None, environ={"SPREN_CONFIG": str(p)}).bot.generate_command == "stormlight"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[queue]\nmax_batch = \"eight\"\n", "[queue] max_batch must be an integer"),
+    ("[queue]\nmax_bach = 3\n", "unknown key [queue] max_bach"),
+    ("[nonsense]\nx = 1\n", "unknown section [nonsense]"),
+    ("[discord]\nallow_dms = \"maybe\"\n", "[discord] allow_dms must be true or false"),
+    ("[guard]\naction = \"shout\"\n", "[guard] action must be"),
+    ("[bot]\ngenerate_command = \"Storm Light\"\n", "[bot] generate_command"),
+    ("[queue\n", "not valid TOML"),
+])
+def test_bad_config_names_the_key_and_expected_type(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), environ={})
+    assert message in str(err.value)
+
+
+def test_bad_env_override_is_named():
+    with pytest.raises(ConfigError, match="max_batch must be an integer"):
+        load_config(None, environ={"SPREN_QUEUE__MAX_BATCH": "lots"})
+
+
+def test_missing_config_file_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="config.example.toml"):
+        load_config(tmp_path / "nope.toml", environ={})
+
+
+def test_secrets_are_read_from_the_named_variable(monkeypatch):
+    cfg = load_config(None, environ={})
+    monkeypatch.setenv("MY_TOKEN", " abc ")
+    assert cfg.secret("MY_TOKEN") == "abc"
+    monkeypatch.delenv("MY_TOKEN")
+    assert cfg.secret("MY_TOKEN") is None
+
+
+def test_data_dir_follows_spren_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPREN_HOME", str(tmp_path))
+    cfg = load_config(None, environ={})
+    assert cfg.database_url == f"sqlite:///{tmp_path / 'spren.db'}"
+    assert cfg.model_dir() == tmp_path / "models" / "oz-demo"
