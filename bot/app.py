@@ -1,0 +1,136 @@
+"""Wiring: the one place where resources are opened and objects built (STYLE.md rule 1)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from bot import migrate
+from bot.config import Config
+from bot.dispatch import Dispatcher
+from bot.errors import ConfigError
+from bot.stats import StatsService
+from bot.store import GuardIndex, Store, load_salt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    """Everything a platform adapter needs, built once per process."""
+
+    cfg: Config
+    store: Store
+    stats: StatsService
+    service: Any  # bot.queue.GenerationService | None
+    dispatcher: Dispatcher
+
+
+def open_store(cfg: Config) -> Store:
+    """Open the database (migrated to the newest schema) with the user-id salt."""
+    salt = load_salt(cfg.data_dir, cfg.secret(cfg.bot.salt_env))
+    migrate.upgrade(cfg.database_url)
+    return Store(cfg.database_url, salt=salt, hash_ids=cfg.bot.hash_user_ids)
+
+
+def load_guard(store: Store):
+    """The verbatim guard over every ingested book (None when no books are ingested)."""
+    from engine.guard import VerbatimGuard
+
+    with store.session() as s:
+        rows = s.execute(select(GuardIndex.k, GuardIndex.hashes)).all()
+    if not rows:
+        return None
+    k = rows[0][0]
+    return VerbatimGuard([np.frombuffer(h, dtype=np.uint64) for kk, h in rows if kk == k], k)
+
+
+def load_generator(cfg: Config, store: Store):
+    """Load the configured model once; None (with a warning) when it is not there."""
+    from engine.errors import ModelError
+    from engine.generate import Generator
+
+    model_dir = cfg.model_dir()
+    if not model_dir.exists():
+        log.warning("model %s not found: generation is off until it is built "
+                    "(`spren model build-demo`) or [model] path points at a model", model_dir)
+        return None
+    try:
+        return Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
+                         dtype=cfg.model.dtype, guard=load_guard(store),
+                         guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)
+    except ModelError as exc:
+        raise ConfigError(f"[model] path: {exc}") from exc
+
+
+@asynccontextmanager
+async def open_app(cfg: Config, *, generator: Any = None,
+                   load_model: bool = True) -> AsyncIterator[App]:
+    """Open the store, load the model, start the queue worker; close all of it on exit."""
+    from bot.queue import GenerationService
+
+    store = await asyncio.to_thread(open_store, cfg)
+    stats = StatsService(store, cfg)
+    service = None
+    try:
+        if generator is None and load_model:
+            generator = await asyncio.to_thread(load_generator, cfg, store)
+        if generator is not None:
+            q = cfg.queue
+            service = GenerationService(generator, max_batch=q.max_batch,
+                                        per_user_pending=q.per_user_pending,
+                                        max_pending=q.max_pending, timeout_s=q.timeout_s)
+            await service.start()
+        await asyncio.to_thread(stats.warm)
+        yield App(cfg, store, stats, service, Dispatcher(cfg, store, stats, service))
+    finally:
+        if service is not None:
+            await service.close()
+        store.dispose()
+
+
+async def run(cfg: Config) -> None:
+    """`spren run`: start every configured platform adapter, or the console chat."""
+    tasks = []
+    async with open_app(cfg) as app:
+        for adapter in _platform_adapters(app):
+            tasks.append(asyncio.create_task(adapter.run(), name=type(adapter).__name__))
+        if not tasks:
+            from bot.adapters.console import ConsoleChat
+
+            log.info("no platform credentials configured: starting the console chat")
+            await ConsoleChat(app).run()
+            return
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                t.result()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _platform_adapters(app: App) -> list:
+    cfg, adapters = app.cfg, []
+    if cfg.discord is not None and cfg.discord.enabled:
+        token = cfg.secret(cfg.discord.token_env)
+        if not token:
+            raise ConfigError(f"[discord] is configured but the environment variable "
+                              f"{cfg.discord.token_env} is empty: export the bot token there "
+                              "(or set [discord] enabled = false)")
+        from bot.adapters.discord import DiscordAdapter
+
+        adapters.append(DiscordAdapter(app, token))
+    if cfg.reddit is not None and cfg.reddit.enabled:
+        from bot.adapters.reddit import RedditAdapter, credentials_from_env
+
+        adapters.append(RedditAdapter(app, credentials_from_env(cfg)))
+    return adapters

@@ -1,0 +1,253 @@
+"""The platform-neutral command layer: Request -> Reply, shared by console, Discord and Reddit.
+
+Cheap commands (help, books, stats) are answered at once; generation goes to the queue.
+Every request is logged with its outcome. User errors come back as private replies, never
+as exceptions, so each adapter has one simple path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+from bot.config import Config
+from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
+from bot.messages import EventCallback, Reply, Request
+from bot.stats import StatsService
+from bot.store import Store
+from engine.errors import EngineError
+from engine.generate import GenParams
+
+log = logging.getLogger(__name__)
+
+GEN_OPTIONS = {"length": int, "temperature": float, "top_p": float, "top_k": int, "seed": int}
+
+
+def parse_command_line(line: str, generate_command: str) -> tuple[str, dict[str, Any]]:
+    """Turn a typed line like '/wordcount Tin Woodman exact' into (command, args)."""
+    line = line.strip()
+    if not line:
+        raise BadRequest("type a command, e.g. /help")
+    if line[0] in "/!":
+        line = line[1:]
+    head, _, rest = line.partition(" ")
+    command, rest = head.lower(), rest.strip()
+    if command == "sentiment":
+        m = re.match(r"^(.*?)(?:\s+((?:first|last)\s+\S+))?$", rest, re.IGNORECASE)
+        return command, {"book": m.group(1).strip(), "range": m.group(2) or ""}
+    if command == "wordcount":
+        exact = bool(re.search(r"\s+exact$", rest, re.IGNORECASE)) or rest.lower() == "exact"
+        term = re.sub(r"(^|\s+)exact$", "", rest, flags=re.IGNORECASE).strip()
+        return command, {"term": term.strip("\"'“”"), "exact": exact}
+    if command == generate_command:
+        return command, _parse_generate(rest)
+    return command, {"text": rest}
+
+
+def _parse_generate(rest: str) -> dict[str, Any]:
+    """Trailing key=value tokens (seed=7 length=80) are options; the rest is the prompt."""
+    args: dict[str, Any] = {}
+    words = rest.split(" ")
+    while words and re.fullmatch(r"(length|temperature|top_p|top_k|seed)=\S+", words[-1]):
+        key, value = words.pop().split("=", 1)
+        args[key] = value
+    args["prompt"] = " ".join(words).strip()
+    return args
+
+
+class Dispatcher:
+    """Answers requests from every platform; logs each one with its outcome."""
+
+    def __init__(self, cfg: Config, store: Store, stats: StatsService, service=None):
+        self.cfg = cfg
+        self.store = store
+        self.stats = stats
+        self.service = service
+        self.gen = cfg.bot.generate_command
+
+    async def handle(self, req: Request, on_event: EventCallback | None = None) -> Reply:
+        """Answer one request. User mistakes become private 'refused' replies."""
+        started = time.monotonic()
+        record: dict[str, Any] = {}
+        try:
+            reply = await self._route(req, on_event, record)
+        except QueueFull as exc:
+            reply = Reply([str(exc)], private=True, outcome="refused", retry_after=exc.retry_after)
+        except Cancelled as exc:
+            reply = Reply([str(exc)], private=True, outcome="cancelled")
+        except (BadRequest, EngineError) as exc:
+            reply = Reply([str(exc)], private=True, outcome="refused")
+        except asyncio.CancelledError:
+            await asyncio.shield(self._log(req, Reply(outcome="cancelled"), record, started))
+            raise
+        except Exception:  # the one place a surprise is turned into a message
+            log.exception("command %s failed", req.command)
+            reply = Reply(["Something went wrong on our side; it has been logged. "
+                           "Please try again in a minute."], private=True, outcome="error")
+        await self._log(req, reply, record, started)
+        return reply
+
+    async def _route(self, req: Request, on_event, record) -> Reply:
+        cmd = req.command.lower().lstrip("/!")
+        if cmd == self.gen:
+            return await self._generate(req, on_event, record)
+        handler = {"help": self._help, "books": self._books, "sentiment": self._sentiment,
+                   "wordcount": self._wordcount, "queue": self._queue,
+                   "about": self._about}.get(cmd)
+        if handler is None:
+            raise BadRequest(f"unknown command '/{cmd}'. {self._command_list()}")
+        return await asyncio.to_thread(handler, req)
+
+    # ---- cheap commands -----------------------------------------------------------------
+    def _command_list(self) -> str:
+        return ("Commands: /help, /books, /sentiment <book> [first N|last N], "
+                f"/wordcount <term> [exact], /{self.gen} <prompt>, /queue, /about")
+
+    def _help(self, req: Request) -> Reply:
+        g = self.gen
+        lines = [
+            f"**{self.cfg.bot.name}** — passages in the voice of {self.cfg.bot.series}, and "
+            "book stats.",
+            f"/{g} <prompt> — continue your prompt in the books' voice "
+            f"(options: length=, temperature=, top_p=, seed=; e.g. /{g} Dorothy walked seed=7)",
+            "/sentiment <book> [first N | last N] — the sentiment arc of a book, with a chart",
+            "/wordcount <term> [exact] — mentions per book (exact = whole words only)",
+            "/books — the books I know · /queue — your place in line · /about — model and "
+            "sources",
+        ]
+        return Reply(["\n".join(lines)], title="Help")
+
+    def _books(self, req: Request) -> Reply:
+        books = self.stats.books()
+        if not books:
+            return Reply(["No books are ingested yet. An operator runs `spren ingest PATH`."])
+        lines = [f"{b.code:<6} {b.title} — {b.n_chapters} chapters, {b.n_words:,} words"
+                 for b in books]
+        return Reply(["\n".join(lines)], title=f"{len(books)} books")
+
+    def _sentiment(self, req: Request) -> Reply:
+        book = req.args.get("book") or req.args.get("text") or ""
+        return self.stats.sentiment(str(book), str(req.args.get("range") or "") or None)
+
+    def _wordcount(self, req: Request) -> Reply:
+        term = req.args.get("term") or req.args.get("text") or ""
+        return self.stats.wordcount(str(term), exact=_truthy(req.args.get("exact", False)))
+
+    def _queue(self, req: Request) -> Reply:
+        if self.service is None:
+            return Reply(["Generation is not available (no model loaded)."], private=True)
+        snap = self.service.snapshot(self.store.user_key(req.platform, req.user))
+        lines = [f"Queue: {snap.queued} waiting, {snap.in_flight} generating, "
+                 f"~{snap.tokens_per_s:.0f} tokens/s"]
+        lines += [f"Your request #{p} in line, ready in ~{eta:.0f} s" for p, eta in snap.mine]
+        if not snap.mine:
+            lines.append("You have nothing in the queue.")
+        return Reply(["\n".join(lines)], private=True)
+
+    def _about(self, req: Request) -> Reply:
+        model = self.service.model_id if self.service else "none loaded"
+        books = self.stats.books()
+        lines = [
+            f"{self.cfg.bot.name}: a fan-made bot. Passages come from a small language model "
+            f"trained on the books; they are new text, not quotes (a guard cuts any run of "
+            f"{self.cfg.guard.max_copied_words}+ words copied from the books).",
+            f"Model: {model}",
+            f"Books: {len(books)} ingested ({', '.join(b.code for b in books[:20])})",
+            "Opt out: on Reddit reply `!optout` (or message the bot); `!optin` undoes it. "
+            "Your user id is stored only as a salted hash.",
+            f"Source: {self.cfg.bot.source_url}",
+        ]
+        return Reply(["\n".join(lines)], title="About")
+
+    # ---- generation ----------------------------------------------------------------------
+    def gen_params(self, args: dict[str, Any]) -> GenParams:
+        """Build GenParams from config defaults and the user's options (validated)."""
+        g = self.cfg.generation
+        values = {}
+        for key, cast in GEN_OPTIONS.items():
+            raw = args.get(key)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[key] = cast(raw)
+            except (TypeError, ValueError):
+                raise BadRequest(f"option {key}={raw!r} must be a number") from None
+        length = values.get("length", g.max_new_tokens)
+        if not 1 <= length <= g.max_new_tokens_limit:
+            raise BadRequest(f"length must be between 1 and {g.max_new_tokens_limit} tokens")
+        params = GenParams(
+            max_new_tokens=length, temperature=values.get("temperature", g.temperature),
+            top_k=values.get("top_k", g.top_k), top_p=values.get("top_p", g.top_p),
+            repetition_penalty=g.repetition_penalty, seed=values.get("seed"),
+            stop_at_sentence=g.stop_at_sentence, memory_window=g.memory_window)
+        params.validate()
+        return params
+
+    def clean_prompt(self, prompt: str) -> str:
+        """Normalise whitespace; refuse empty or oversized prompts with a clear message."""
+        prompt = " ".join(str(prompt or "").split())
+        if not prompt:
+            raise BadRequest(f"give me the start of a passage, e.g. `/{self.gen} "
+                             f"{self.cfg.bot.default_prompt}`")
+        limit = self.cfg.bot.max_prompt_chars
+        if len(prompt) > limit:
+            raise BadRequest(f"your prompt is {len(prompt):,} characters; the limit is "
+                             f"{limit:,}. Shorten it and try again.")
+        return prompt
+
+    async def _generate(self, req: Request, on_event, record) -> Reply:
+        prompt = self.clean_prompt(req.args.get("prompt", ""))
+        record["prompt"] = prompt
+        params = self.gen_params(req.args)
+        if self.service is None:
+            raise BadRequest("generation is not available: no model is loaded. An operator "
+                             "runs `spren model build-demo` or sets [model] path.")
+        user_key = self.store.user_key(req.platform, req.user)
+        submitted = time.monotonic()
+        result = await self.service.generate(user_key, prompt, params, on_event)
+        record.update(seed=result.seed, model_id=result.model_id, output=result.text,
+                      generation_s=result.seconds,
+                      queue_wait_s=max(0.0, time.monotonic() - submitted - result.seconds))
+        text = result.text or "…"
+        return Reply([text], meta={"seed": result.seed, "model_id": result.model_id,
+                                   "prompt": prompt, "guard": result.guard,
+                                   "new_tokens": result.new_tokens})
+
+    async def _log(self, req: Request, reply: Reply, record: dict, started: float) -> None:
+        options = {k: v for k, v in req.args.items() if k != "prompt"}
+        fields = dict(
+            platform=req.platform, request_id=req.request_id,
+            user=self.store.user_key(req.platform, req.user),
+            guild=self.store.user_key(req.platform, req.guild) if req.guild else None,
+            channel=req.channel, command=req.command[:32], options=_jsonable(options),
+            outcome=reply.outcome, error=None if reply.outcome == "ok" else reply.text[:500],
+            prompt=record.get("prompt"), seed=record.get("seed"),
+            model_id=record.get("model_id"), output=record.get("output"),
+            queue_wait_s=record.get("queue_wait_s"), generation_s=record.get("generation_s"))
+        if "generation_s" not in record:
+            fields["generation_s"] = time.monotonic() - started
+        try:
+            await asyncio.to_thread(self.store.log_interaction, **fields)
+        except Exception:  # logging must never take a user's answer down with it
+            log.exception("could not log interaction")
+
+    def book_choices(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
+        """(code, title) pairs for autocomplete."""
+        return self.stats.choices(prefix, limit)
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "exact", "on")
+    return bool(value)
+
+
+def _jsonable(options: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, int | float | bool | str | None) else str(v)
+            for k, v in options.items()}
+
+
+__all__ = ["Dispatcher", "parse_command_line", "SprenError"]
