@@ -111,9 +111,11 @@ class StatsService:
         return list(self._books)
 
     def warm(self) -> None:
-        """Load the word counter up front so the first /wordcount is as fast as the rest."""
+        """Load the word counter and sentence arrays up front, so first requests are fast."""
         self.refresh()
         self._term_counter()
+        for info in self._books:
+            self._book_data(info)
 
     def resolve(self, ref: str) -> BookInfo:
         """Find a book by code, title, or unambiguous prefix (case-insensitive)."""
