@@ -266,8 +266,9 @@ def _validate(cfg: Config) -> None:
     for key in ("max_batch", "per_user_pending", "max_pending", "workers"):
         if getattr(cfg.queue, key) < 1:
             raise ConfigError(f"[queue] {key} must be at least 1")
-    if cfg.guard.max_copied_words < 4:
-        raise ConfigError("[guard] max_copied_words must be at least 4")
+    if cfg.guard.max_copied_words < 8:
+        raise ConfigError("[guard] max_copied_words must be at least 8 (the guard's k-gram "
+                          "size)")
     if not 0 < cfg.generation.temperature <= 5:
         raise ConfigError("[generation] temperature must be in (0, 5]")
 

@@ -83,7 +83,7 @@ def analyse(path: Path, ewma_span: int) -> Analysed:
         raise CorpusError(f"{path}: no sentences found after cleaning; is this a book?")
     pol = sentiment.polarity(sentences)
     scores = sentiment.compound(pol)
-    arc = sentiment.ewma(scores, min(ewma_span, max(2, len(scores) // 4)))
+    arc = sentiment.arc(pol, min(ewma_span, max(2, len(scores) // 4)))
     match = arcs.classify_arc(arc)
     bounds = _chapter_starts(chapter_of)
     png = charts.arc_chart(parsed.title, arc, raw=scores, chapter_bounds=bounds,

@@ -205,7 +205,7 @@ class StatsService:
             lo, hi = (0, count) if rng[0] == "first" else (n - count, n)
             label = f"{rng[0]} {count} sentences"
         sl = slice(lo, hi)
-        arc = sentiment.ewma(data.scores[sl].tolist(), self._span(hi - lo))
+        arc = sentiment.arc(data.polarity[sl].tolist(), self._span(hi - lo))
         if rng is None and info.arc_shape and info.arc_correlation is not None:
             r = info.arc_correlation
             shape_text = arcs.describe(arcs.ArcMatch(info.arc_shape, max(0.0, r), r, []))
