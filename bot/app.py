@@ -82,6 +82,10 @@ async def open_app(cfg: Config, *, generator: Any = None,
     try:
         if generator is None and load_model:
             generator = await asyncio.to_thread(load_generator, cfg, store)
+            if generator is not None and cfg.queue.workers > 1:  # one model copy per worker
+                extra = [await asyncio.to_thread(load_generator, cfg, store)
+                         for _ in range(cfg.queue.workers - 1)]
+                generator = [generator, *extra]
         if generator is not None:
             q = cfg.queue
             service = GenerationService(generator, max_batch=q.max_batch,

@@ -140,10 +140,8 @@ class Dispatcher:
         if self.service is None:
             return Reply(["Generation is not available (no model loaded)."], private=True)
         snap = self.service.snapshot(self.store.user_key(req.platform, req.user))
-        lines = [f"Queue: {snap.queued} waiting, {snap.in_flight} generating, "
-                 f"~{snap.tokens_per_s:.0f} tokens/s"]
-        lines += [f"Your request #{p} in line, ready in ~{eta:.0f} s" for p, eta in snap.mine]
-        if not snap.mine:
+        lines = [f"Queue: {snap.text()}"]
+        if not snap.positions and not snap.running:
             lines.append("You have nothing in the queue.")
         return Reply(["\n".join(lines)], private=True)
 

@@ -1,0 +1,245 @@
+"""The engine side of the generation queue: fair job order, a throughput meter, ETA planning
+and the worker thread that runs batches through a generator.
+
+Nothing here touches the event loop: ``bot.queue.GenerationService`` owns the loop side and
+hands the worker a *source* (itself) to take batches from and report results to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.messages import EventCallback, QueueUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    """One queued generation. Fields below ``budget`` change as it moves through the queue."""
+
+    user_key: str
+    prompt: str
+    params: Any  # engine.generate.GenParams
+    on_event: EventCallback | None
+    future: asyncio.Future  # resolved only on the loop thread
+    submitted: float
+    deadline: float
+    budget: int  # params.max_new_tokens: the job's share of work, for ETAs
+    state: str = "waiting"  # waiting | running | done
+    stop: bool = False  # cancelled, timed out or shutting down: the worker stops its row
+    tokens: int = 0  # tokens streamed so far
+    text: str = ""  # text streamed so far
+    token_pending: bool = False  # a TokenUpdate delivery is already scheduled on the loop
+    last_update: QueueUpdate | None = None
+
+
+class FairQueue:
+    """Waiting jobs: one FIFO per user, served round-robin across users.
+
+    Taking n jobs is the same as n single pops: the front user gives its oldest job and goes
+    to the back of the rotation, so ``ordered()`` is exactly the order jobs will leave in.
+    """
+
+    def __init__(self) -> None:
+        self._users: OrderedDict[str, deque[Job]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return sum(len(jobs) for jobs in self._users.values())
+
+    def push(self, job: Job) -> None:
+        """Add a job behind its user's earlier jobs (a new user joins the rotation's end)."""
+        self._users.setdefault(job.user_key, deque()).append(job)
+
+    def remove(self, job: Job) -> bool:
+        """Drop a waiting job; False if it is not queued."""
+        jobs = self._users.get(job.user_key)
+        if not jobs or job not in jobs:
+            return False
+        jobs.remove(job)
+        if not jobs:
+            del self._users[job.user_key]
+        return True
+
+    def count(self, user_key: str) -> int:
+        """How many jobs this user has waiting."""
+        return len(self._users.get(user_key, ()))
+
+    def ordered(self) -> list[Job]:
+        """Every waiting job in the order it will be taken."""
+        queues = list(self._users.values())
+        depth = max((len(q) for q in queues), default=0)
+        return [q[r] for r in range(depth) for q in queues if len(q) > r]
+
+    def take(self, n: int) -> list[Job]:
+        """Remove and return the next ``n`` jobs (fewer if the queue is shorter)."""
+        taken: list[Job] = []
+        while self._users and len(taken) < n:
+            user, jobs = next(iter(self._users.items()))
+            taken.append(jobs.popleft())
+            del self._users[user]
+            if jobs:
+                self._users[user] = jobs  # back of the rotation
+        return taken
+
+    def drain(self) -> list[Job]:
+        """Remove and return every waiting job."""
+        return self.take(len(self))
+
+
+class ThroughputMeter:
+    """EWMA of measured generation speed, seeded with a default until the first batch ends.
+
+    Speed is kept as decoding *steps* per second per batch size (a batch of n rows advances
+    every row one token per step). For a size not yet measured, the nearest measured size is
+    scaled by sqrt(m/n): on CPU, step rate falls roughly with the square root of the batch
+    size between 1 and 8 rows (shared/MEASUREMENTS.md). ``fill`` learns how much of its
+    token budget a batch really uses (rows stop early at a sentence end).
+    """
+
+    def __init__(self, default_tokens_per_s: float = 50.0, alpha: float = 0.3):
+        if default_tokens_per_s <= 0 or not 0 < alpha <= 1:
+            raise ValueError("default_tokens_per_s must be > 0 and alpha in (0, 1]")
+        self._default = default_tokens_per_s
+        self._alpha = alpha
+        self._rates: dict[int, float] = {}
+        self._tokens_per_s: float | None = None
+        self.fill = 1.0
+
+    @property
+    def measured(self) -> bool:
+        """Whether any batch has been measured yet."""
+        return self._tokens_per_s is not None
+
+    @property
+    def tokens_per_s(self) -> float:
+        """Aggregate tokens per second over recent batches (the default until measured)."""
+        return self._tokens_per_s if self._tokens_per_s is not None else self._default
+
+    def record(self, rows: int, steps: int, tokens: int, budget: int, seconds: float) -> None:
+        """Fold one finished batch into the averages."""
+        if rows < 1 or steps < 1 or seconds <= 0:
+            return
+        self._rates[rows] = self._ewma(self._rates.get(rows), steps / seconds)
+        self._tokens_per_s = self._ewma(self._tokens_per_s, tokens / seconds)
+        self.fill = self._ewma(self.fill, min(1.0, steps / max(budget, 1)))
+
+    def _ewma(self, old: float | None, new: float) -> float:
+        return new if old is None else old + self._alpha * (new - old)
+
+    def step_rate(self, rows: int) -> float:
+        """Expected decoding steps per second for a batch of ``rows``."""
+        if not self._rates:
+            return self._default / math.sqrt(rows)
+        near = min(self._rates, key=lambda m: (abs(m - rows), m))
+        return self._rates[near] * math.sqrt(near / rows)
+
+    def batch_seconds(self, rows: int, budget: int, done: int = 0) -> float:
+        """Expected seconds left for a batch of ``rows`` whose longest budget is ``budget``."""
+        left = max(budget * self.fill - done, min(1, budget - done), 0)
+        return left / self.step_rate(rows)
+
+
+def plan_etas(
+    waiting: list[Job], busy_s: list[float], max_batch: int, meter: ThroughputMeter
+) -> list[float]:
+    """Seconds until each waiting job (in queue order) should be done.
+
+    ``busy_s`` holds, per worker, the seconds left on its current batch (0 when idle); the
+    waiting jobs leave in chunks of ``max_batch``, each to the worker that frees up first.
+    """
+    free = list(busy_s) or [0.0]
+    heapq.heapify(free)
+    etas: list[float] = []
+    for start in range(0, len(waiting), max_batch):
+        chunk = waiting[start : start + max_batch]
+        begin = heapq.heappop(free)
+        end = begin + meter.batch_seconds(len(chunk), max(j.budget for j in chunk))
+        heapq.heappush(free, end)
+        etas.extend([end] * len(chunk))
+    return etas
+
+
+class BatchSource(Protocol):
+    """What a worker needs from the service (``GenerationService`` implements it)."""
+
+    def next_batch(self, worker: int) -> list[Job] | None: ...
+    def end_batch(self, worker: int) -> None: ...
+    def on_token(self, job: Job, text: str) -> None: ...
+    def record(self, jobs: list[Job], results: list[Any], seconds: float) -> None: ...
+    def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None: ...
+
+
+@dataclass
+class EngineWorker:
+    """One thread that takes batches from the source and runs them through its generator."""
+
+    generator: Any  # engine.generate.Generator or anything with the same ``generate``
+    source: BatchSource
+    index: int
+    clock: Callable[[], float]
+    thread: threading.Thread | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
+        self.thread = threading.Thread(
+            target=self._loop, name=f"spren-engine-{self.index}", daemon=True
+        )
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it has ended."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def _loop(self) -> None:
+        while (batch := self.source.next_batch(self.index)) is not None:
+            try:
+                self._run(batch)
+            finally:
+                self.source.end_batch(self.index)
+
+    def _run(self, jobs: list[Job]) -> None:
+        started = self.clock()
+        try:
+            results = self.generator.generate(
+                [j.prompt for j in jobs],
+                [j.params for j in jobs],
+                on_token=lambda i, text: self.source.on_token(jobs[i], text),
+                should_stop=lambda i: jobs[i].stop,
+            )
+            if len(results) != len(jobs):
+                raise RuntimeError(f"generator returned {len(results)} results for {len(jobs)}")
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the worker
+            self._fail(jobs, exc)
+            return
+        self.source.record(jobs, results, self.clock() - started)
+        for job, result in zip(jobs, results, strict=True):
+            self.source.finish(job, result=result)
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        if len(jobs) == 1:
+            log.warning("generation failed for one request", exc_info=exc)
+            self.source.finish(jobs[0], error=exc)
+            return
+        # A batch failed: rerun its rows one by one so only the row at fault gets the error.
+        for job in _live(jobs):
+            job.tokens = 0
+            self._run([job])
+        for job in jobs:
+            if job.stop:
+                self.source.finish(job, error=exc)
+
+
+def _live(jobs: Iterable[Job]) -> list[Job]:
+    return [j for j in jobs if not j.stop]
