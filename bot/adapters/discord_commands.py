@@ -1,0 +1,95 @@
+"""The slash commands: names, options, bounds and descriptions, bound to an InteractionFlow.
+
+The generation command's name and length bound come from the config, so the callbacks are
+built at run time. (No ``from __future__ import annotations`` here: discord.py reads these
+annotations as objects, and the Range bounds are local values.)
+"""
+
+
+import discord
+from discord import app_commands
+
+from bot.config import Config
+
+MAX_SEED = 2**31 - 1
+
+
+def _passage_command(cfg: Config, flow) -> app_commands.Command:
+    """``/<generate_command> prompt [length] [temperature] [top_p] [seed]``."""
+    name = cfg.bot.generate_command
+    Prompt = app_commands.Range[str, 1, max(1, min(cfg.bot.max_prompt_chars, 6000))]
+    Length = app_commands.Range[int, 1, max(1, cfg.generation.max_new_tokens_limit)]
+    Temperature = app_commands.Range[float, 0.1, 2.0]
+    TopP = app_commands.Range[float, 0.05, 1.0]
+    Seed = app_commands.Range[int, 0, MAX_SEED]
+
+    @app_commands.describe(
+        prompt="How the passage starts; the bot continues it",
+        length=f"Most new tokens to write (default {cfg.generation.max_new_tokens})",
+        temperature=f"Randomness: low is safe, high is wild (default {cfg.generation.temperature})",
+        top_p=f"Nucleus sampling cut-off (default {cfg.generation.top_p})",
+        seed="Same prompt + options + seed gives the same passage",
+    )
+    async def passage(interaction: discord.Interaction, prompt: Prompt,
+                      length: Length | None = None, temperature: Temperature | None = None,
+                      top_p: TopP | None = None, seed: Seed | None = None) -> None:
+        args = {"prompt": prompt, "length": length, "temperature": temperature,
+                "top_p": top_p, "seed": seed}
+        await flow.generate(interaction, name, args)
+
+    return app_commands.Command(
+        name=name, callback=passage,
+        description=f"Write a passage in the voice of {cfg.bot.series}"[:100])
+
+
+def _sentiment_command(flow) -> app_commands.Command:
+    """``/sentiment book [range]`` with book autocomplete."""
+    Range = app_commands.Range[str, 1, 40]
+
+    @app_commands.describe(book="A book code or title", range='e.g. "first 200" or "last 200"')
+    async def sentiment(interaction: discord.Interaction, book: app_commands.Range[str, 1, 200],
+                        range: Range | None = None) -> None:
+        await flow.answer(interaction, "sentiment", {"book": book, "range": range})
+
+    async def book_choices(interaction: discord.Interaction,
+                           current: str) -> list[app_commands.Choice[str]]:
+        return await flow.book_choices(interaction, current)
+
+    cmd = app_commands.Command(name="sentiment", callback=sentiment,
+                               description="The sentiment arc of a book, with a chart")
+    cmd.autocomplete("book")(book_choices)
+    return cmd
+
+
+def _wordcount_command(flow) -> app_commands.Command:
+    """``/wordcount term [exact]``."""
+
+    @app_commands.describe(term="A word or phrase to count",
+                           exact="Whole words only, case-sensitive")
+    async def wordcount(interaction: discord.Interaction, term: app_commands.Range[str, 1, 100],
+                        exact: bool = False) -> None:
+        await flow.answer(interaction, "wordcount", {"term": term, "exact": exact})
+
+    return app_commands.Command(name="wordcount", callback=wordcount,
+                                description="How often a term appears in each book, with a chart")
+
+
+def _simple_command(flow, name: str, description: str) -> app_commands.Command:
+    async def simple(interaction: discord.Interaction) -> None:
+        await flow.answer(interaction, name)
+
+    return app_commands.Command(name=name, callback=simple, description=description)
+
+
+def add_commands(tree: app_commands.CommandTree, cfg: Config, flow) -> None:
+    """Register every command on ``tree``; ``flow`` may be None when only syncing."""
+    for command in (
+        _passage_command(cfg, flow),
+        _sentiment_command(flow),
+        _wordcount_command(flow),
+        _simple_command(flow, "queue", "Your place in the generation queue, and its length"),
+        _simple_command(flow, "books", "The books the bot knows"),
+        _simple_command(flow, "about", "What this bot is, which model it runs, its sources"),
+        _simple_command(flow, "help", "How to use the bot"),
+    ):
+        tree.add_command(command)

@@ -1,0 +1,96 @@
+"""Discord-side text: message limits, splitting at paragraph/sentence ends, safe mentions.
+
+Pure functions; the adapter applies them to every text it sends.
+"""
+
+from __future__ import annotations
+
+import re
+
+MESSAGE_LIMIT = 2000  # characters in one message's content
+EMBED_LIMIT = 4096  # characters in one embed description
+ZWSP = "\u200b"
+ELLIPSIS = " …"
+
+_MENTION = re.compile(r"@(?=everyone|here)|<(?=@)", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]*_]*\s+")
+
+
+def neutralise_mentions(text: str) -> str:
+    """Break @everyone, @here and <@id>/<@&id> so they render as text and ping no one."""
+    return _MENTION.sub(lambda m: m.group(0) + ZWSP, text)
+
+
+def _cut_point(text: str, limit: int) -> int:
+    """Where to end the first piece: a paragraph end, else a sentence end, else a space."""
+    window = text[: limit + 1]
+    floor = limit // 3  # don't make a tiny piece just to end on a boundary
+    para = window.rfind("\n\n", 0, limit)
+    if para > floor:
+        return para
+    ends = [m.end() for m in _SENTENCE_END.finditer(window) if floor < m.end() <= limit]
+    if ends:
+        return ends[-1]
+    space = max(window.rfind(" ", 0, limit), window.rfind("\n", 0, limit))
+    return space if space > floor else limit
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split text into pieces of at most ``limit`` characters at natural boundaries."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    pieces: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = _cut_point(rest, limit)
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].strip()
+    if rest or not pieces:
+        pieces.append(rest)
+    return pieces
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash the characters Discord markdown would interpret."""
+    return re.sub(r"([\\*_~`|])", r"\\\1", text)
+
+
+def passage_text(prompt: str | None, text: str) -> str:
+    """The passage as shown: the user's prompt in bold, then what the model wrote."""
+    body = neutralise_mentions(text)
+    if not prompt:
+        return body
+    # the model may continue mid-word or with a new word; only the latter needs a space
+    gap = " " if body[:1].isalnum() else ""
+    return f"**{neutralise_mentions(escape_markdown(prompt))}**{gap}{body}"
+
+
+def spoiler(piece: str) -> str:
+    """Wrap a piece in a spoiler tag; a '||' inside would end the tag early, so break it."""
+    return f"||{piece.replace('||', '|' + ZWSP + '|')}||"
+
+
+def passage_messages(prompt: str | None, text: str, *, spoilers: bool = False,
+                     limit: int = MESSAGE_LIMIT) -> list[str]:
+    """The final passage as a list of message contents, each within ``limit``."""
+    # a spoiler wrap adds 4 characters and may lengthen '||' runs by one each
+    room = limit - 4 - text.count("||") if spoilers else limit
+    pieces = split_message(passage_text(prompt, text), max(room, 1))
+    return [spoiler(p) for p in pieces] if spoilers else pieces
+
+
+def passage_preview(prompt: str | None, text: str, *, spoilers: bool = False) -> str:
+    """What the message shows while the passage streams in (the first message, '…')."""
+    first = passage_messages(prompt, text, spoilers=spoilers,
+                             limit=MESSAGE_LIMIT - len(ELLIPSIS))[0]
+    return first + ELLIPSIS
+
+
+def queue_line(position: int, eta_s: float) -> str:
+    """The status shown while a request waits in the generation queue."""
+    return f"⏳ #{position} in queue (~{max(1, round(eta_s))} s)"
+
+
+def plain_messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """A non-passage reply as message contents (mentions neutralised, split)."""
+    return split_message(neutralise_mentions(text), limit)
