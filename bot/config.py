@@ -49,8 +49,8 @@ class BooksConfig:
 class ModelConfig:
     path: str = "oz-demo"
     device: str = "cpu"
-    dtype: str = "float32"
-    threads: int = 0
+    dtype: str = "auto"
+    threads: int = 1
 
 
 @dataclass
@@ -256,6 +256,9 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
 
 
 def _validate(cfg: Config) -> None:
+    if cfg.model.dtype not in ("auto", "float32", "bfloat16", "int8"):
+        raise ConfigError(f"[model] dtype must be 'auto', 'float32', 'bfloat16' or 'int8', "
+                          f"got {cfg.model.dtype!r}")
     if cfg.guard.action not in ("regenerate", "cut"):
         raise ConfigError(f"[guard] action must be 'regenerate' or 'cut', got {cfg.guard.action!r}")
     if not cfg.bot.generate_command.isidentifier() or not cfg.bot.generate_command.islower():

@@ -1,0 +1,63 @@
+"""Tidying generated text: whitespace, sentence ends, trimming to the last full sentence."""
+
+import re
+
+# A sentence end: . ! or ? optionally followed by closing quotes/brackets.
+_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
+# Words whose full stop does not end a sentence (common in 19th/20th-century prose).
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "mt", "capt", "col", "gen", "prof", "vs", "etc"}
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+# Control characters (bar tab and newline) and U+FFFD come from byte-level tokens that do not
+# form valid text; they are never worth showing.
+_JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+def tidy(text: str) -> str:
+    """Collapse runs of spaces, trim line ends, keep at most one blank line, strip the ends."""
+    text = _JUNK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _SPACES.sub(" ", text)
+    text = "\n".join(line.strip() for line in text.split("\n"))
+    return _MANY_NEWLINES.sub("\n\n", text).strip()
+
+
+def tidy_continuation(raw: str) -> str:
+    """tidy() for text that continues a prompt: one leading space or newline(s) survive.
+
+    Keeping the separator means `prompt + continuation` reads right ("said" + " hello").
+    """
+    body = tidy(raw)
+    if not body:
+        return ""
+    lead = raw[: len(raw) - len(raw.lstrip())]
+    if "\n\n" in lead.replace("\r", ""):
+        return "\n\n" + body
+    return ("\n" if "\n" in lead else " " if lead else "") + body
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the full stop at index dot closes a known abbreviation like 'Mr.'."""
+    if text[dot] != ".":
+        return False
+    word = re.search(r"(\w+)$", text[:dot])
+    return bool(word) and word.group(1).lower() in _ABBREVIATIONS
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Character offsets just past each sentence end (closing quotes included)."""
+    return [m.end() for m in _END.finditer(text) if not _is_abbreviation(text, m.start())]
+
+
+def ends_sentence(text: str) -> bool:
+    """True when text (ignoring trailing whitespace) finishes with a sentence end."""
+    stripped = text.rstrip()
+    ends = sentence_ends(stripped)
+    return bool(ends) and ends[-1] == len(stripped)
+
+
+def trim_to_sentence(text: str) -> str:
+    """Cut text after its last full sentence; unchanged if that would leave nothing."""
+    ends = sentence_ends(text)
+    if not ends or not text[: ends[-1]].strip():
+        return text
+    return text[: ends[-1]].rstrip()
