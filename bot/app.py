@@ -64,7 +64,8 @@ def load_generator(cfg: Config, store: Store):
         return None
     try:
         return Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
-                         dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype, guard=load_guard(store),
+                         dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
+                         guard=load_guard(store),
                          guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)
     except ModelError as exc:
         raise ConfigError(f"[model] path: {exc}") from exc

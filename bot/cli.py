@@ -140,7 +140,8 @@ def books(get_config) -> None:
 @click.argument("query", nargs=-1, required=True)
 @click.option("--range", "range_spec", default="", help="sentiment: 'first N' or 'last N'.")
 @click.option("--exact", is_flag=True, help="wordcount: whole words only.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the chart here.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the chart here.")
 @click.pass_obj
 def stats(get_config, kind, query, range_spec, exact, out) -> None:
     """Print a book's sentiment summary or a term's counts per book (with a chart)."""

@@ -269,7 +269,8 @@ class StatsService:
         """Mentions of ``term`` per book in series order, the total, and a bar chart."""
         term = " ".join((term or "").split())
         if not term:
-            raise BadRequest("which word? e.g. `/wordcount Dorothy` or `/wordcount Tin Woodman exact`")
+            raise BadRequest("which word? e.g. `/wordcount Dorothy` or "
+                             "`/wordcount Tin Woodman exact`")
         if len(term) > 100:
             raise BadRequest(f"that term is {len(term)} characters; keep it under 100")
         if not self.books():

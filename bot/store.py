@@ -29,7 +29,14 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -159,7 +166,8 @@ class RedditItem(Base):
     author: Mapped[str] = mapped_column(String(80))  # salted hash unless configured
     link_id: Mapped[str | None] = mapped_column(String(32), index=True)
     prompt: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(16), index=True)  # seen queued generating posted failed skipped
+    # queued -> generating -> ready -> posting -> posted | failed, or skipped (see the adapter)
+    state: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     reply_fullname: Mapped[str | None] = mapped_column(String(32))

@@ -4,8 +4,9 @@ Synchronous (SQLAlchemy); the adapter calls it from a worker thread. Every row i
 the summoning item's fullname, so a summons seen twice (inbox and stream, or after a
 restart) is one row. States: queued -> generating -> ready (output and seed stored) ->
 posting -> posted, or failed / skipped; the guards run before the insert, so a row starts
-as queued or skipped (`seen` is accepted as unfinished but not written). A row in `posting` may already have its reply on Reddit: it is
-reconciled against the bot's own comments before any new attempt.
+as queued or skipped (`seen` is accepted as unfinished but not written). A row in
+`posting` may already have its reply on Reddit: it is reconciled against the bot's own
+comments before any new attempt.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ def test_piped_chat_answers_each_line_in_order(oz_library):
                                     "== Word count: Tin Woodman", "unknown command '/frobnicate'",
                                     "no book called 'nowhere'")]
     assert order == sorted(order)
-    charts = [line.split("chart: ", 1)[1] for line in out.splitlines() if line.startswith("chart: ")]
+    charts = [line.split("chart: ", 1)[1] for line in out.splitlines()
+              if line.startswith("chart: ")]
     assert len(charts) == 2
     for c in charts:
         assert Path(c).read_bytes().startswith(b"\x89PNG")
