@@ -42,6 +42,7 @@ chat: setup
 	$(BIN)/spren chat
 
 test: demo-model
+	$(BIN)/ruff check bot engine tests benchmarks migrations
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: install
