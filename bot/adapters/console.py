@@ -23,12 +23,22 @@ SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?=\s)")
 
 
 class StreamPrinter:
-    """Prints a growing passage one finished sentence at a time, then the exact final text."""
+    """Prints the prompt, then its continuation one finished sentence at a time, then the rest.
 
-    def __init__(self, out: TextIO, tty: bool):
+    What ends up on the terminal is always exactly prompt + final continuation.
+    """
+
+    def __init__(self, out: TextIO, tty: bool, prompt: str):
         self.out, self.tty = out, tty
+        self.prompt = " ".join(prompt.split())
+        self.started = False
         self.printed = ""
         self.last_position: int | None = None
+
+    def _start(self) -> None:
+        if not self.started:
+            self.out.write(self.prompt)
+            self.started = True
 
     def __call__(self, event) -> None:
         if isinstance(event, QueueUpdate):
@@ -43,16 +53,18 @@ class StreamPrinter:
 
     def _emit(self, text: str) -> None:
         if text.startswith(self.printed) and len(text) > len(self.printed):
+            self._start()
             self.out.write(text[len(self.printed):])
             self.out.flush()
             self.printed = text
 
     def finish(self, final: str) -> None:
-        """Complete the passage so the terminal shows exactly ``final``."""
+        """Complete the passage so the terminal shows exactly prompt + ``final``."""
+        self._start()
         if final.startswith(self.printed):
             self.out.write(final[len(self.printed):] + "\n")
         else:  # the cleaned text diverged from what streamed (rare): show the final version
-            self.out.write(("\n" if self.printed else "") + final + "\n")
+            self.out.write(("\n" + self.prompt if self.printed else "") + final + "\n")
         self.out.flush()
 
 
@@ -99,7 +111,8 @@ class ConsoleChat:
             return Reply([str(exc)], outcome="refused")
         req = Request(platform="console", user=self.user, command=command, args=args,
                       channel="console")
-        printer = StreamPrinter(self.out, self.tty) if command == self.gen else None
+        printer = (StreamPrinter(self.out, self.tty, str(args.get("prompt", "")))
+                   if command == self.gen else None)
         reply = await self.app.dispatcher.handle(req, on_event=printer)
         self._print_reply(reply, printer)
         return reply
