@@ -47,8 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,4,8,16", help="concurrency levels, comma-separated")
     p.add_argument("--max-batch", type=int, default=8, help="the service's max_batch")
     p.add_argument("--flood", type=int, default=20, help="requests user A floods with")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--dtype", default="bfloat16", help="Generator dtype (bfloat16|float32)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="torch threads (default: every logical core, as the bot uses)")
+    p.add_argument("--dtype", default="auto",
+                   help="Generator dtype: auto (the bot's default: int8 on CPU) | int8 | "
+                        "bfloat16 | float32")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each pattern this many times and keep the median (noisy hosts)")
     p.add_argument("--heldout", type=Path, help="a book file for held-out bits per char")
@@ -176,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
         from bot.config import load_config
 
         args.model = load_config().model_dir()
-    gen = Generator(args.model, threads=args.threads, dtype=args.dtype)
+    gen = Generator(args.model, threads=args.threads,
+                    dtype=None if args.dtype == "auto" else args.dtype)
     results = asyncio.run(run_all(gen, args))
     bpc = heldout_bpc(args.model, args.heldout, args.threads) if args.heldout else None
     report(args.model, gen, args, results, bpc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ def load_generator(cfg: Config, store: Store):
                     "(`spren model build-demo`) or [model] path points at a model", model_dir)
         return None
     try:
-        return Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
+        threads = cfg.model.threads or os.cpu_count()  # torch alone counts physical cores
+        return Generator(model_dir, device=cfg.model.device, threads=threads,
                          dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
                          guard=load_guard(store),
                          guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)

@@ -50,7 +50,7 @@ class ModelConfig:
     path: str = "oz-demo"
     device: str = "cpu"
     dtype: str = "auto"
-    threads: int = 1
+    threads: int = 0
 
 
 @dataclass

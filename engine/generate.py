@@ -9,6 +9,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -125,16 +126,20 @@ class Generator:
 
     dtype: "float32", "bfloat16" or "int8" (weight-only, CPU); None picks the fastest measured
     setting: int8 on the CPU (2-3x float32 for SmolLM2, nearly the same loss), bfloat16 on CUDA.
-    threads: torch.set_num_threads(threads) when given (process-wide). On a shared 2-core box
-    use 1: two OpenMP threads competing with other processes ran 5-15x slower.
+    threads: torch.set_num_threads(threads) when given. On a box shared with other busy
+    processes 1 can be faster: competing OpenMP threads ran 5-15x slower there.
+
+    All model work (loading and every generate call) runs on one engine thread that the
+    Generator owns, whichever thread calls it: OpenMP keeps a thread team per calling thread,
+    and a second team made the int8 matmul 3x slower here (35 -> 19 tokens/s single stream).
     """
 
     def __init__(self, model_dir, *, device="cpu", threads=None, guard=None, guard_words=12,
                  guard_action="regenerate", dtype=None):
         _check_options(threads, guard, guard_words, guard_action)
-        if threads is not None:
-            torch.set_num_threads(threads)
-        loaded = load_model(Path(model_dir), device=device, dtype=dtype)
+        self.threads = threads
+        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spren-engine")
+        loaded = self._engine.submit(self._load, Path(model_dir), device, dtype).result()
         self.model, self.tokenizer = loaded.model, loaded.tokenizer
         self.model_id, self.device = loaded.model_id, loaded.device
         self.max_positions, self.eos_ids = loaded.max_positions, loaded.eos_ids
@@ -149,6 +154,15 @@ class Generator:
         self._check_request(prompts, params)
         if not prompts:
             return []
+        return self._engine.submit(self._generate, prompts, params, on_token,
+                                   should_stop).result()
+
+    def _load(self, model_dir: Path, device: str, dtype: str | None):
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        return load_model(model_dir, device=device, dtype=dtype)
+
+    def _generate(self, prompts, params, on_token, should_stop) -> list[GenResult]:
         started = time.monotonic()
         with self._lock, torch.inference_mode():
             pairs = enumerate(zip(prompts, params, strict=True))
