@@ -105,9 +105,10 @@ async def open_app(cfg: Config, *, generator: Any = None,
 
 async def run(cfg: Config) -> None:
     """`spren run`: start every configured platform adapter, or the console chat."""
+    secrets = platform_secrets(cfg)  # fail fast, before the model loads
     tasks = []
     async with open_app(cfg) as app:
-        for adapter in _platform_adapters(app):
+        for adapter in _platform_adapters(app, secrets):
             tasks.append(asyncio.create_task(adapter.run(), name=type(adapter).__name__))
         if not tasks:
             from bot.adapters.console import ConsoleChat
@@ -125,19 +126,31 @@ async def run(cfg: Config) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _platform_adapters(app: App) -> list:
-    cfg, adapters = app.cfg, []
+def platform_secrets(cfg: Config) -> dict[str, Any]:
+    """Credentials of every enabled platform, read from the environment; clear error if unset."""
+    found: dict[str, Any] = {}
     if cfg.discord is not None and cfg.discord.enabled:
         token = cfg.secret(cfg.discord.token_env)
         if not token:
             raise ConfigError(f"[discord] is configured but the environment variable "
                               f"{cfg.discord.token_env} is empty: export the bot token there "
                               "(or set [discord] enabled = false)")
+        found["discord"] = token
+    if cfg.reddit is not None and cfg.reddit.enabled:
+        from bot.adapters.reddit import credentials_from_env
+
+        found["reddit"] = credentials_from_env(cfg)
+    return found
+
+
+def _platform_adapters(app: App, secrets: dict[str, Any]) -> list:
+    adapters = []
+    if "discord" in secrets:
         from bot.adapters.discord import DiscordAdapter
 
-        adapters.append(DiscordAdapter(app, token))
-    if cfg.reddit is not None and cfg.reddit.enabled:
-        from bot.adapters.reddit import RedditAdapter, credentials_from_env
+        adapters.append(DiscordAdapter(app, secrets["discord"]))
+    if "reddit" in secrets:
+        from bot.adapters.reddit import RedditAdapter
 
-        adapters.append(RedditAdapter(app, credentials_from_env(cfg)))
+        adapters.append(RedditAdapter(app, secrets["reddit"]))
     return adapters

@@ -220,19 +220,15 @@ def db_downgrade(get_config, revision: str) -> None:
     click.echo(f"database at revision {migrate.current(cfg.database_url)}")
 
 
-def _register_optional() -> None:
-    """Mount command groups that live in their own modules."""
-    for name in ("bot.cli_model", "bot.cli_discord"):
-        try:
-            module = __import__(name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(cli)
+def _register_subcommands() -> None:
+    """Mount the command groups that live in their own modules."""
+    from bot import cli_discord, cli_model
+
+    cli_model.register(cli)
+    cli_discord.register(cli)
 
 
-_register_optional()
+_register_subcommands()
 
 
 def main() -> None:

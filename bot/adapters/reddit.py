@@ -61,7 +61,7 @@ def credentials_from_env(cfg: Config) -> RedditCredentials:
         raise ConfigError(
             f"[reddit] is configured but {', '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
-            "credentials (docs/reddit.md) or set [reddit] enabled = false")
+            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
     return RedditCredentials(*values)
 
 

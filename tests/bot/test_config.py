@@ -93,3 +93,19 @@ def test_data_dir_follows_spren_home(monkeypatch, tmp_path):
     cfg = load_config(None, environ={})
     assert cfg.database_url == f"sqlite:///{tmp_path / 'spren.db'}"
     assert cfg.model_dir() == tmp_path / "models" / "oz-demo"
+
+
+def test_missing_platform_tokens_are_named_before_anything_loads(monkeypatch, tmp_path):
+    from bot.app import platform_secrets
+
+    p = write(tmp_path, '[discord]\ntoken_env = "SPREN_T_TOKEN"\n[reddit]\n'
+                        'client_id_env = "SPREN_T_ID"\n')
+    cfg = load_config(p, environ={})
+    monkeypatch.delenv("SPREN_T_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="SPREN_T_TOKEN is empty"):
+        platform_secrets(cfg)
+    monkeypatch.setenv("SPREN_T_TOKEN", "x")
+    monkeypatch.delenv("SPREN_T_ID", raising=False)
+    with pytest.raises(ConfigError, match="SPREN_T_ID"):
+        platform_secrets(cfg)
+    assert platform_secrets(load_config(None, environ={})) == {}
