@@ -109,7 +109,9 @@ def _convert(model: torch.nn.Module, dtype: str, device: torch.device) -> torch.
 
 def _read(model_dir: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a per-load bar is noise in the chat and the bot's log
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(
