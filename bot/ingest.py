@@ -24,6 +24,9 @@ from engine import arcs, charts, corpus, guard, sentiment
 from engine.errors import CorpusError
 
 GUARD_K = 8
+# Bump when the analysis (cleaning, scoring, arcs, charts, guard) changes: books stored by an
+# older version are analysed again on the next ingest even though their files did not change.
+ANALYSIS_VERSION = 2
 
 
 @dataclass
@@ -122,7 +125,8 @@ class Ingestor:
         for f in files:
             sha = file_sha256(f)
             existing = self._by_sha(sha)
-            if existing and (code is None or existing.code == code):
+            current = existing and existing.report.get("analysis_version") == ANALYSIS_VERSION
+            if current and (code is None or existing.code == code):
                 r = IngestResult(f, "unchanged", existing.code, existing.title, existing.report)
                 results.append(r)
                 if progress:
@@ -208,7 +212,7 @@ class Ingestor:
         title = title or book.title
         order = series_order or book.series_order or _order_from_name(path)
         rep = dict(vars(book.report), arc_shape=a.arc_shape, arc_similarity=a.arc_similarity,
-                   arc_correlation=a.arc_correlation)
+                   arc_correlation=a.arc_correlation, analysis_version=ANALYSIS_VERSION)
         with self.store.session() as s:
             code, old = self._choose_code(s, book, title, order, path, code)
             status = "replaced" if old is not None else "added"

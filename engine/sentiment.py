@@ -103,12 +103,17 @@ def compound(polarities: Sequence[float], quantile: float = 0.95) -> list[float]
     return np.clip(centred / q, -1.0, 1.0).tolist()
 
 
-def ewma(values: Sequence[float], span: int) -> list[float]:
-    """Exponentially weighted mean, as pandas `ewm(span=span, adjust=False).mean()`."""
+def ewma(values: Sequence[float], span: int, warm: bool = False) -> list[float]:
+    """Exponentially weighted mean, as pandas `ewm(span=span, adjust=False).mean()`.
+
+    warm=True starts the level at the mean of the first `span` values instead of the first
+    value, so one extreme opening sentence cannot dominate the start of the arc.
+    """
     if span < 1:
         raise ValueError(f"ewma span must be at least 1, got {span}")
     alpha = 2.0 / (span + 1.0)
-    out, level = [], None
+    out: list[float] = []
+    level = float(np.mean(values[:span])) if warm and len(values) else None
     for v in values:
         level = float(v) if level is None else level + alpha * (float(v) - level)
         out.append(level)
@@ -127,7 +132,7 @@ def arc(polarities: Sequence[float], span: int | None = None) -> list[float]:
     arc of a long book would barely leave the zero line.
     """
     scores = compound(polarities)
-    smoothed = ewma(scores, span or default_span(len(scores)))
+    smoothed = ewma(scores, span or default_span(len(scores)), warm=True)
     return compound(smoothed, quantile=1.0)
 
 

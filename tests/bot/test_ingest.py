@@ -106,3 +106,18 @@ def test_bad_paths_change_nothing(fresh):
         Ingestor(store, cfg).run([home / "notes.docx"])
     with store.session() as s:
         assert s.scalar(select(func.count(Book.id))) == 0
+
+
+def test_books_analysed_by_older_code_are_analysed_again(fresh):
+    from sqlalchemy import update
+
+    cfg, store, home = fresh
+    path = OZ / FEW[2]
+    Ingestor(store, cfg).run([path], jobs=1)
+    with store.session() as s:
+        old = s.scalars(select(Book)).one()
+        s.execute(update(Book).where(Book.id == old.id)
+                  .values(report=dict(old.report, analysis_version=1)))
+    again = Ingestor(store, cfg).run([path], jobs=1)
+    assert again[0].status == "replaced" and again[0].code == "oz3"
+    assert Ingestor(store, cfg).run([path], jobs=1)[0].status == "unchanged"

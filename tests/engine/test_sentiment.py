@@ -118,3 +118,16 @@ def test_quote_prefers_short_sentences_and_shortens_long_ones():
     quote, score = S.quote_for([long], [1.0], positive=True, max_chars=50)
     assert len(quote) <= 50 and quote.endswith("\u2026") and score == 1.0
     assert S.shorten("a  b\n c", 10) == "a b c"
+
+
+def test_ewma_warm_start_begins_at_the_mean_of_the_first_span():
+    # level starts at mean([1, 0, 0]) = 1/3, alpha = 0.5
+    want = [2 / 3, 1 / 3, 1 / 6, 7 / 12]
+    assert S.ewma([1.0, 0.0, 0.0, 1.0], span=3, warm=True) == pytest.approx(want)
+
+
+def test_arc_is_not_dominated_by_an_extreme_opening_sentence():
+    # one very positive first sentence, then a slow rise: the arc must rise, not fall from +1
+    pol = [1.0] + [0.2 * (i / 400) - 0.1 + (0.3 if i % 7 == 0 else 0.0) for i in range(400)]
+    a = S.arc(pol, span=40)
+    assert a[0] < 0.5 and a[-1] > a[len(a) // 4]
