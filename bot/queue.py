@@ -215,7 +215,7 @@ class GenerationService:
         """Per worker, the expected seconds left on its current batch (0 when idle)."""
         busy = []
         for worker in self._workers:
-            batch = self._inflight.get(worker.index)
+            batch = [j for j in self._inflight.get(worker.index, ()) if j.state == "running"]
             if not batch:
                 busy.append(0.0)
                 continue
@@ -228,7 +228,8 @@ class GenerationService:
         etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter)
         waiting = [eta for job, eta in zip(order, etas, strict=True) if job.user_key == user_key]
         running = [s for w, s in zip(self._workers, self._busy_seconds(), strict=True)
-                   if any(j.user_key == user_key for j in self._inflight.get(w.index, ()))]
+                   if any(j.user_key == user_key and j.state == "running"
+                          for j in self._inflight.get(w.index, ()))]
         return waiting + running
 
     # ----- events (loop thread) -----
@@ -311,12 +312,32 @@ class GenerationService:
                 if self._closing:
                     return None
                 self._gather()
-                batch = self._queue.take(self.max_batch)
+                batch = self._take(worker, self.max_batch)
             for job in batch:
                 job.state = "running"
             self._inflight[worker] = batch
         self._to_loop(self._publish)
         return batch
+
+    def admit(self, worker: int, free: int) -> list[Job]:
+        """Move up to ``free`` waiting jobs (round-robin) into the worker's running batch."""
+        with self._cond:
+            if self._closing or not len(self._queue):
+                return []
+            taken = self._take(worker, free)
+            for job in taken:
+                job.state = "running"
+            self._inflight.setdefault(worker, []).extend(taken)
+        self._to_loop(self._publish)
+        return taken
+
+    def _take(self, worker: int, free: int) -> list[Job]:
+        # Filling a batch that others can join: keep its last slot for a user with nothing
+        # in it, so a newcomer joins at once instead of waiting out one user's flood.
+        batch = [j for j in self._inflight.get(worker, ()) if j.state == "running"]
+        if not self._workers[worker].continuous or len(batch) + free < self.max_batch:
+            return self._queue.take(free)
+        return self._queue.take_open(free, {j.user_key for j in batch})
 
     def _gather(self) -> None:
         """Wait briefly for more requests, so ones sent together share one batch."""
@@ -343,12 +364,18 @@ class GenerationService:
             job.token_pending = True
         self._to_loop(self._deliver_tokens, job)
 
-    def record(self, jobs: list[Job], results: list[Any], seconds: float) -> None:
-        """Fold a finished batch's speed into the meter."""
+    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+               joined: int = 0) -> None:
+        """Fold a finished batch's speed into the meter (rows that ``joined`` mid-batch
+        did not all run side by side: count at most max_batch rows sharing tokens evenly)."""
         counts = [int(getattr(r, "new_tokens", 0)) for r in results]
+        rows, steps, budget = len(jobs), max(counts, default=0), max(j.budget for j in jobs)
+        if joined:
+            rows = min(rows, self.max_batch)
+            steps = math.ceil(sum(counts) / rows)
+            budget = math.ceil(sum(j.budget for j in jobs) / rows)
         with self._cond:
-            self._meter.record(len(jobs), max(counts, default=0), sum(counts),
-                               max(j.budget for j in jobs), seconds)
+            self._meter.record(rows, steps, sum(counts), budget, seconds)
 
     def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
         """Hand a row's result or error to its awaiting task."""

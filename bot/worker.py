@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import logging
 import math
 import threading
@@ -89,6 +90,22 @@ class FairQueue:
             if jobs:
                 self._users[user] = jobs  # back of the rotation
         return taken
+
+    def take_open(self, n: int, busy_users: set[str]) -> list[Job]:
+        """Like ``take(n)``, but the n-th job only from a user neither in ``busy_users`` nor
+        among the jobs taken before it (so a batch's last slot stays open for a newcomer)."""
+        taken = self.take(n - 1)
+        busy = busy_users | {j.user_key for j in taken}
+        user = next((u for u in self._users if u not in busy), None)
+        return taken + (self.take_from(user) if user is not None else [])
+
+    def take_from(self, user: str) -> list[Job]:
+        """Remove and return ``user``'s oldest job; the user goes to the rotation's end."""
+        jobs = self._users.pop(user)
+        job = jobs.popleft()
+        if jobs:
+            self._users[user] = jobs
+        return [job]
 
     def drain(self) -> list[Job]:
         """Remove and return every waiting job."""
@@ -171,10 +188,14 @@ def plan_etas(
 class BatchSource(Protocol):
     """What a worker needs from the service (``GenerationService`` implements it)."""
 
+    max_batch: int
+
     def next_batch(self, worker: int) -> list[Job] | None: ...
+    def admit(self, worker: int, free: int) -> list[Job]: ...
     def end_batch(self, worker: int) -> None: ...
     def on_token(self, job: Job, text: str) -> None: ...
-    def record(self, jobs: list[Job], results: list[Any], seconds: float) -> None: ...
+    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+               joined: int = 0) -> None: ...
     def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None: ...
 
 
@@ -187,6 +208,10 @@ class EngineWorker:
     index: int
     clock: Callable[[], float]
     thread: threading.Thread | None = field(default=None, init=False)
+    continuous: bool = field(default=False, init=False)  # waiting jobs can join its batch
+
+    def __post_init__(self) -> None:
+        self.continuous = _accepts_admit(self.generator)
 
     def start(self) -> None:
         """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
@@ -209,23 +234,45 @@ class EngineWorker:
             finally:
                 self.source.end_batch(self.index)
 
-    def _run(self, jobs: list[Job]) -> None:
-        started = self.clock()
+    def _run(self, jobs: list[Job], continuous: bool = True) -> None:
+        """Generate a batch; waiting jobs may join it, and each row is resolved as it ends."""
+        started, first = self.clock(), len(jobs)
+        jobs, done = list(jobs), set()  # jobs grows as rows join; index i is row i
+        extra = self._continuous(jobs, done) if continuous else {}
         try:
             results = self.generator.generate(
-                [j.prompt for j in jobs],
-                [j.params for j in jobs],
+                [j.prompt for j in jobs[:first]],
+                [j.params for j in jobs[:first]],
                 on_token=lambda i, text: self.source.on_token(jobs[i], text),
                 should_stop=lambda i: jobs[i].stop,
+                **extra,
             )
             if len(results) != len(jobs):
                 raise RuntimeError(f"generator returned {len(results)} results for {len(jobs)}")
         except Exception as exc:  # noqa: BLE001 - one bad request must not kill the worker
-            self._fail(jobs, exc)
+            self._fail([j for i, j in enumerate(jobs) if i not in done], exc)
             return
-        self.source.record(jobs, results, self.clock() - started)
-        for job, result in zip(jobs, results, strict=True):
-            self.source.finish(job, result=result)
+        self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)
+        for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
+            if i not in done:
+                self.source.finish(job, result=result)
+
+    def _continuous(self, jobs: list[Job], done: set[int]) -> dict[str, Any]:
+        """Keywords that let waiting jobs join the running batch (if the generator can)."""
+        if not self.continuous:
+            return {}
+
+        def admit(free: int) -> list[tuple[int, str, Any]]:
+            taken = self.source.admit(self.index, free)
+            start = len(jobs)
+            jobs.extend(taken)  # the generator gives them the next indices, in this order
+            return [(start + k, j.prompt, j.params) for k, j in enumerate(taken)]
+
+        def on_done(i: int, result: Any) -> None:
+            done.add(i)
+            self.source.finish(jobs[i], result=result)
+
+        return {"admit": admit, "on_done": on_done, "max_rows": self.source.max_batch}
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:
         if len(jobs) == 1:
@@ -235,10 +282,18 @@ class EngineWorker:
         # A batch failed: rerun its rows one by one so only the row at fault gets the error.
         for job in _live(jobs):
             job.tokens = 0
-            self._run([job])
+            self._run([job], continuous=False)
         for job in jobs:
             if job.stop:
                 self.source.finish(job, error=exc)
+
+
+def _accepts_admit(generator: Any) -> bool:
+    """Whether ``generator.generate`` takes ``admit``/``on_done`` (continuous batching)."""
+    try:
+        return "admit" in inspect.signature(generator.generate).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _live(jobs: Iterable[Job]) -> list[Job]:

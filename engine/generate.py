@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,6 +28,8 @@ STOP_AFTER_FRACTION = 0.6  # stop_at_sentence only kicks in past this share of m
 
 OnToken = Callable[[int, str], None]
 ShouldStop = Callable[[int], bool]
+Admit = Callable[[int], "list[tuple[Any, str, GenParams]]"]  # free slots -> rows to add
+OnDone = Callable[[Any, "GenResult"], None]  # (key, result) as each row finishes
 
 
 def _require(ok: bool, name: str, value, bounds: str) -> None:
@@ -101,6 +104,7 @@ class _Row:
     window: int
     context: list[int]  # tokens conditioning the next one (the last is not yet in the cache)
     rng: torch.Generator
+    attempt: int = 0  # verbatim-guard retries so far (each samples with a derived seed)
     generated: list[int] = field(default_factory=list)
     text: str = ""
     finish: str | None = None
@@ -108,6 +112,20 @@ class _Row:
 
     def uniform(self) -> float:
         return float(torch.rand(1, generator=self.rng))
+
+
+@dataclass
+class _Run:
+    """One generate call: its callbacks, each row's key, and the results so far by index."""
+
+    on_token: OnToken | None
+    should_stop: ShouldStop | None
+    admit: Admit | None
+    on_done: OnDone | None
+    max_rows: int
+    keys: dict[int, Any] = field(default_factory=dict)
+    since: dict[int, float] = field(default_factory=dict)  # when each row was taken on
+    results: dict[int, GenResult] = field(default_factory=dict)
 
 
 def _check_options(threads, guard, guard_words, guard_action) -> None:
@@ -149,27 +167,38 @@ class Generator:
 
     def generate(self, prompts: list[str], params: list[GenParams],
                  on_token: OnToken | None = None,
-                 should_stop: ShouldStop | None = None) -> list[GenResult]:
-        """Generate one continuation per prompt; row i uses params[i] and reports as index i."""
+                 should_stop: ShouldStop | None = None, *,
+                 admit: Admit | None = None, on_done: OnDone | None = None,
+                 max_rows: int | None = None) -> list[GenResult]:
+        """Generate one continuation per prompt; row i uses params[i] and reports as index i.
+
+        Continuous batching: between decoding steps, while fewer than ``max_rows`` (default:
+        the number of prompts) rows are decoding, ``admit(free_slots)`` may return more
+        ``(key, prompt, GenParams)`` rows; they join the running batch. Admitted rows take
+        the next indices (len(prompts), len(prompts) + 1, ... in the order admitted) for
+        ``on_token``, ``should_stop`` and the returned list. ``on_done(key, result)`` runs
+        as each row finishes, verbatim guard applied; a prompt's key is its index.
+        """
         self._check_request(prompts, params)
         if not prompts:
             return []
-        return self._engine.submit(self._generate, prompts, params, on_token,
-                                   should_stop).result()
+        run = _Run(on_token, should_stop, admit, on_done, max_rows or len(prompts))
+        return self._engine.submit(self._generate, prompts, params, run).result()
 
     def _load(self, model_dir: Path, device: str, dtype: str | None):
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         return load_model(model_dir, device=device, dtype=dtype)
 
-    def _generate(self, prompts, params, on_token, should_stop) -> list[GenResult]:
+    def _generate(self, prompts, params, run: _Run) -> list[GenResult]:
         started = time.monotonic()
+        run.keys = {i: i for i in range(len(prompts))}
+        run.since = dict.fromkeys(run.keys, started)
         with self._lock, torch.inference_mode():
             pairs = enumerate(zip(prompts, params, strict=True))
             rows = [self._new_row(i, prompt, options) for i, (prompt, options) in pairs]
-            self._decode(rows, on_token, should_stop)
-            return [self._result(row, verdict, started)
-                    for row, verdict in self._apply_guard(rows, on_token, should_stop)]
+            self._decode(rows, run)
+            return [run.results[i] for i in sorted(run.results)]
 
     @staticmethod
     def _check_request(prompts, params) -> None:
@@ -191,7 +220,8 @@ class Generator:
         window = min(params.memory_window, self.max_positions)
         tokens = self.tokenizer(prompt).input_ids[-window:] or [self._start_id]
         rng = torch.Generator().manual_seed(sample_seed)
-        return _Row(index, prompt, replace(params, seed=seed), seed, window, tokens, rng)
+        return _Row(index, prompt, replace(params, seed=seed), seed, window, tokens, rng,
+                    attempt)
 
     def _append(self, row: _Row, token: int, should_stop: ShouldStop | None) -> bool:
         """Add a sampled token to a row; returns True when the row's text changed."""
@@ -221,29 +251,69 @@ class Generator:
 
     # -- the decoding loop ----------------------------------------------------------------
 
-    def _decode(self, rows: list[_Row], on_token: OnToken | None,
-                should_stop: ShouldStop | None) -> None:
-        """Sample until every row has finished; finished rows leave the batch at once."""
-        for row in rows:
-            if should_stop is not None and should_stop(row.index):
-                self._finish(row, "cancelled")
-        active = [row for row in rows if row.finish is None]
+    def _decode(self, rows: list[_Row], run: _Run) -> None:
+        """Sample until every row has finished; finished rows leave, admitted rows join.
+
+        Rows join by re-prefilling the whole batch from each row's context (the same path a
+        sliding memory window takes), so a joining row needs no cache surgery.
+        """
         batch = Batch(self.model, self._pad_id, self.model.config.vocab_size, self.device)
-        logits = batch.prefill([row.context for row in active]) if active else None
-        while active:
+        active: list[_Row] = []
+        joining, refill, tokens = list(rows), False, None
+        while True:
+            joining += self._admitted(run, len(active) + len(joining))
+            joining = self._starting(joining, run)
+            if not active and not joining:
+                return
+            if joining or refill:
+                active, joining = active + joining, []
+                logits = batch.prefill([r.context for r in active])
+            else:
+                logits = batch.step(tokens)
             tokens = self._sample(batch, logits, active)
-            refill = False
-            for row, token in zip(active, tokens.tolist(), strict=True):
-                if self._append(row, token, should_stop) and on_token is not None:
-                    on_token(row.index, row.text)
-                refill |= self._slide_window(row)
+            refill = self._advance(active, tokens, run)
             alive = [j for j, row in enumerate(active) if row.finish is None]
-            if not alive:
-                break
+            for row in active:
+                if row.finish is not None:
+                    joining += self._settle(row, run)
             if len(alive) < len(active):
-                batch.keep(alive)
+                if alive:
+                    batch.keep(alive)
                 tokens, active = tokens[alive], [active[j] for j in alive]
-            logits = batch.prefill([r.context for r in active]) if refill else batch.step(tokens)
+
+    def _admitted(self, run: _Run, busy: int) -> list[_Row]:
+        """New rows from ``run.admit`` while the batch has free slots; they take new indices."""
+        free = run.max_rows - busy
+        if run.admit is None or free <= 0:
+            return []
+        new = list(run.admit(free))[:free]
+        self._check_request([prompt for _, prompt, _ in new], [opts for _, _, opts in new])
+        rows = []
+        for key, prompt, options in new:
+            index = len(run.keys)
+            run.keys[index], run.since[index] = key, time.monotonic()
+            rows.append(self._new_row(index, prompt, options))
+        return rows
+
+    def _starting(self, rows: list[_Row], run: _Run) -> list[_Row]:
+        """Rows about to join, less those already asked to stop (they finish at once)."""
+        kept = []
+        for row in rows:
+            if run.should_stop is not None and run.should_stop(row.index):
+                self._finish(row, "cancelled")
+                self._settle(row, run)
+            else:
+                kept.append(row)
+        return kept
+
+    def _advance(self, rows: list[_Row], tokens: torch.Tensor, run: _Run) -> bool:
+        """Append each row's sampled token; True when a row's window slid (re-prefill)."""
+        refill = False
+        for row, token in zip(rows, tokens.tolist(), strict=True):
+            if self._append(row, token, run.should_stop) and run.on_token is not None:
+                run.on_token(row.index, row.text)
+            refill |= self._slide_window(row)
+        return refill
 
     @staticmethod
     def _slide_window(row: _Row) -> bool:
@@ -277,24 +347,18 @@ class Generator:
     def _copies(self, text: str) -> bool:
         return self.guard is not None and self.guard.longest_copy(text)[0] >= self.guard_words
 
-    def _apply_guard(self, rows, on_token, should_stop) -> list[tuple[_Row, str | None]]:
-        """Regenerate (or cut) rows whose text copies a long run from the books."""
-        verdicts: dict[int, str | None] = {row.index: None for row in rows}
-        final = {row.index: row for row in rows}
-        retry_budget = MAX_GUARD_RETRIES if self.guard_action == "regenerate" else 0
-        for attempt in range(1, retry_budget + 1):
-            flagged = [r for r in final.values()
-                       if r.finish != "cancelled" and self._copies(self._final_text(r))]
-            if not flagged:
-                break
-            retries = [self._new_row(r.index, r.prompt, r.params, attempt) for r in flagged]
-            self._decode(retries, on_token, should_stop)
-            for row in retries:
-                final[row.index], verdicts[row.index] = row, "regenerated"
-        for row in final.values():
-            if self._copies(self._final_text(row)):
-                verdicts[row.index] = "cut"
-        return [(final[row.index], verdicts[row.index]) for row in rows]
+    def _settle(self, row: _Row, run: _Run) -> list[_Row]:
+        """Report a finished row, or return its retry when the guard wants it regenerated."""
+        copies = self._copies(self._final_text(row))
+        if copies and row.finish != "cancelled" and self.guard_action == "regenerate" \
+                and row.attempt < MAX_GUARD_RETRIES:
+            return [self._new_row(row.index, row.prompt, row.params, row.attempt + 1)]
+        verdict = "cut" if copies else ("regenerated" if row.attempt else None)
+        result = self._result(row, verdict, run.since[row.index])
+        run.results[row.index] = result
+        if run.on_done is not None:
+            run.on_done(run.keys[row.index], result)
+        return []
 
     def _result(self, row: _Row, verdict: str | None, started: float) -> GenResult:
         text = self._final_text(row)

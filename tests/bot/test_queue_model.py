@@ -47,3 +47,39 @@ def test_concurrent_requests_share_a_batch_and_stream_on_the_loop(tiny_model_dir
         assert {t for t, _ in seen[i]} == {threading.get_ident()}
         assert seen[i][-1][1].strip() == result.text.strip()
     assert snap.measured and snap.tokens_per_s > 0
+
+
+class JoiningGenerator(CountingGenerator):
+    """CountingGenerator that also lets waiting jobs join its running batch."""
+
+    def generate(self, prompts, params, on_token=None, should_stop=None, *, admit=None,
+                 on_done=None, max_rows=None):
+        self.batches.append(len(prompts))
+        return self.inner.generate(prompts, params, on_token, should_stop, admit=admit,
+                                   on_done=on_done, max_rows=max_rows)
+
+
+def test_a_late_request_joins_the_running_batch_and_returns_first(tiny_model_dir):
+    gen = JoiningGenerator(Generator(tiny_model_dir))
+    long = GenParams(max_new_tokens=400, seed=1, stop_at_sentence=False)
+    short = GenParams(max_new_tokens=8, seed=2, stop_at_sentence=False)
+
+    async def main():
+        async with GenerationService(gen, max_batch=8) as svc:
+            alone = await svc.generate("b", "Toto barked", short)
+            streaming = asyncio.Event()
+            a = asyncio.ensure_future(svc.generate(
+                "a", "Dorothy lived", long,
+                lambda e: streaming.set() if isinstance(e, TokenUpdate) else None))
+            await streaming.wait()
+            calls = len(gen.batches)  # a may even have joined the call that served `alone`
+            joined = await svc.generate("b", "Toto barked", short)
+            a_was_running = not a.done() and svc.snapshot("a").running == 1
+            return alone, joined, a_was_running, await a, svc.snapshot(), calls
+
+    alone, joined, a_was_running, a_result, snap, calls = asyncio.run(
+        asyncio.wait_for(main(), 120))
+    assert len(gen.batches) == calls  # b's second request joined a's batch: no call of its own
+    assert joined.text == alone.text and joined.new_tokens == 8
+    assert a_was_running and a_result.new_tokens > 8
+    assert snap.in_flight == 0 and snap.queue_length == 0

@@ -41,6 +41,18 @@ def test_fair_queue_puts_a_returning_user_behind_waiting_ones():
     assert names(q.ordered()) == ["a1", "b1"]
 
 
+def test_take_open_keeps_the_last_slot_for_a_user_with_nothing_running():
+    q = FairQueue()
+    for j in [job("A", f"a{i}") for i in range(5)]:
+        q.push(j)
+    assert names(q.take_open(3, set())) == ["a0", "a1"]  # A alone: third slot stays open
+    q.push(job("B", "b0"))
+    assert names(q.take_open(1, {"A"})) == ["b0"]  # the newcomer takes it at once
+    q.push(job("C", "c0"))
+    assert names(q.take_open(2, {"B"})) == ["a2", "c0"]
+    assert names(q.take_open(1, {"A"})) == [] and len(q) == 2
+
+
 def test_fair_queue_remove_and_count():
     q = FairQueue()
     a0, a1, b0 = job("A", "a0"), job("A", "a1"), job("B", "b0")

@@ -50,7 +50,10 @@ class Bot:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.is_alive():
-            os.kill(self.proc.pid, signal.SIGKILL)
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:  # it exited between the check and the kill
+                pass
         if self.proc is not None:
             self.proc.join(10)
 
