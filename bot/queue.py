@@ -22,40 +22,16 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import Cancelled, QueueFull, SprenError
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
-from bot.worker import EngineWorker, FairQueue, Job, ThroughputMeter, plan_etas
+from bot.worker import EngineWorker, FairQueue, Job, QueueSnapshot, ThroughputMeter, plan_etas
 from engine.errors import EngineError, GenerationError
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_MESSAGE = "the bot is shutting down, so your generation was cancelled; try again later"
-
-
-@dataclass(frozen=True)
-class QueueSnapshot:
-    """The queue at one moment, for ``/queue``."""
-
-    queue_length: int  # jobs waiting (not yet generating)
-    in_flight: int  # rows being generated now
-    tokens_per_s: float  # measured aggregate speed (the seeded default until measured)
-    measured: bool  # False while tokens_per_s is still the default
-    workers: int
-    max_batch: int
-    positions: tuple[tuple[int, float], ...] = ()  # this user's waiting jobs: (position, eta_s)
-    running: int = 0  # this user's jobs being generated now
-
-    def text(self) -> str:
-        """A short human summary."""
-        speed = f"{self.tokens_per_s:.0f} tokens/s" + ("" if self.measured else " (estimate)")
-        lines = [f"{self.queue_length} waiting, {self.in_flight} generating, {speed}"]
-        lines += [f"yours: #{p} in queue (~{math.ceil(eta)} s)" for p, eta in self.positions]
-        if self.running:
-            lines.append(f"yours: {self.running} generating now")
-        return "\n".join(lines)
 
 
 class GenerationService:

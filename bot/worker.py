@@ -298,3 +298,26 @@ def _accepts_admit(generator: Any) -> bool:
 
 def _live(jobs: Iterable[Job]) -> list[Job]:
     return [j for j in jobs if not j.stop]
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The queue at one moment, for ``/queue``."""
+
+    queue_length: int  # jobs waiting (not yet generating)
+    in_flight: int  # rows being generated now
+    tokens_per_s: float  # measured aggregate speed (the seeded default until measured)
+    measured: bool  # False while tokens_per_s is still the default
+    workers: int
+    max_batch: int
+    positions: tuple[tuple[int, float], ...] = ()  # this user's waiting jobs: (position, eta_s)
+    running: int = 0  # this user's jobs being generated now
+
+    def text(self) -> str:
+        """A short human summary."""
+        speed = f"{self.tokens_per_s:.0f} tokens/s" + ("" if self.measured else " (estimate)")
+        lines = [f"{self.queue_length} waiting, {self.in_flight} generating, {speed}"]
+        lines += [f"yours: #{p} in queue (~{math.ceil(eta)} s)" for p, eta in self.positions]
+        if self.running:
+            lines.append(f"yours: {self.running} generating now")
+        return "\n".join(lines)
