@@ -53,7 +53,16 @@ def load_guard(store: Store):
     return VerbatimGuard([np.frombuffer(h, dtype=np.uint64) for kk, h in rows if kk == k], k)
 
 
-def load_generator(cfg: Config, store: Store):
+def load_generators(cfg: Config, store: Store) -> list:
+    """One generator per [queue] worker (each holds its own model copy) sharing one guard."""
+    guard = load_guard(store)
+    first = load_generator(cfg, guard)
+    if first is None:
+        return []
+    return [first] + [load_generator(cfg, guard) for _ in range(cfg.queue.workers - 1)]
+
+
+def load_generator(cfg: Config, guard=None):
     """Load the configured model once; None (with a warning) when it is not there."""
     from engine.errors import ModelError
     from engine.generate import Generator
@@ -67,7 +76,7 @@ def load_generator(cfg: Config, store: Store):
         threads = cfg.model.threads or os.cpu_count()  # torch alone counts physical cores
         return Generator(model_dir, device=cfg.model.device, threads=threads,
                          dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
-                         guard=load_guard(store),
+                         guard=guard,
                          guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)
     except ModelError as exc:
         raise ConfigError(f"[model] path: {exc}") from exc
@@ -84,11 +93,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
     service = None
     try:
         if generator is None and load_model:
-            generator = await asyncio.to_thread(load_generator, cfg, store)
-            if generator is not None and cfg.queue.workers > 1:  # one model copy per worker
-                extra = [await asyncio.to_thread(load_generator, cfg, store)
-                         for _ in range(cfg.queue.workers - 1)]
-                generator = [generator, *extra]
+            generator = await asyncio.to_thread(load_generators, cfg, store) or None
         if generator is not None:
             q = cfg.queue
             service = GenerationService(generator, max_batch=q.max_batch,

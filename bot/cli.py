@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sys
 from pathlib import Path
@@ -38,19 +37,6 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, dict[str, str]]:
                                      param_hint="--set")
         out.setdefault(section, {})[name] = value
     return out
-
-
-def friendly(fn):
-    """Turn the project's own errors into one clear line instead of a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (SprenError, EngineError) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
 
 
 class FriendlyGroup(click.Group):

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
+from engine.params import GenParams
+
+_GEN = GenParams()  # the engine's defaults are the config's defaults
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,14 +58,14 @@ class ModelConfig:
 
 @dataclass
 class GenerationConfig:
-    max_new_tokens: int = 120
+    max_new_tokens: int = _GEN.max_new_tokens
     max_new_tokens_limit: int = 400
-    temperature: float = 0.8
-    top_k: int = 50
-    top_p: float = 0.95
-    repetition_penalty: float = 1.15
-    memory_window: int = 512
-    stop_at_sentence: bool = True
+    temperature: float = _GEN.temperature
+    top_k: int = _GEN.top_k
+    top_p: float = _GEN.top_p
+    repetition_penalty: float = _GEN.repetition_penalty
+    memory_window: int = _GEN.memory_window
+    stop_at_sentence: bool = _GEN.stop_at_sentence
 
 
 @dataclass

@@ -19,7 +19,7 @@ from bot.messages import EventCallback, Reply, Request
 from bot.stats import StatsService
 from bot.store import Store
 from engine.errors import EngineError
-from engine.generate import GenParams
+from engine.params import GenParams
 
 log = logging.getLogger(__name__)
 

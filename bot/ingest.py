@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +106,24 @@ def _order_from_name(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
+class _Inline:
+    """An executor stand-in that runs work at once in this process (one file, or --jobs 1)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, fn, *args) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except CorpusError as exc:
+            fut.set_exception(exc)
+        return fut
+
+
 class Ingestor:
     """Decides codes, skips unchanged files and writes each book in one transaction."""
 
@@ -137,33 +155,20 @@ class Ingestor:
         return results
 
     def _analyse_all(self, todo, code, title, series_order, jobs, progress):
-        results = []
-        if not todo:
-            return results
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-        span = self.cfg.stats.ewma_span
-        if workers == 1:
-            outcomes = (self._safe(analyse, f, span) for f, _ in todo)
-            results = [self._finish(f, sha, o, code, title, series_order, progress)
-                       for (f, sha), o in zip(todo, outcomes, strict=True)]
-            return results
-        with ProcessPoolExecutor(workers) as pool:
-            futures = [pool.submit(analyse, f, span) for f, _ in todo]
-            for (f, sha), fut in zip(todo, futures, strict=True):
-                try:
-                    outcome = fut.result()
-                except CorpusError as exc:
-                    outcome = exc
-                results.append(self._finish(f, sha, outcome, code, title, series_order,
-                                            progress))
-        return results
+        files = [f for f, _ in todo]
+        return [self._finish(f, sha, outcome, code, title, series_order, progress)
+                for (f, sha), outcome in zip(todo, self._outcomes(files, jobs), strict=True)]
 
-    @staticmethod
-    def _safe(fn, *args):
-        try:
-            return fn(*args)
-        except CorpusError as exc:
-            return exc
+    def _outcomes(self, files: list[Path], jobs: int | None):
+        """Each file's Analysed, or its CorpusError, in order; parsed in worker processes."""
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(files)))
+        span = self.cfg.stats.ewma_span
+        with ProcessPoolExecutor(workers) if workers > 1 else _Inline() as pool:
+            for fut in [pool.submit(analyse, f, span) for f in files]:
+                try:
+                    yield fut.result()
+                except CorpusError as exc:
+                    yield exc
 
     def _finish(self, path, sha, outcome, code, title, series_order, progress) -> IngestResult:
         if isinstance(outcome, Exception):

@@ -250,13 +250,13 @@ class StatsService:
                 f"“{_clip(data.texts[pick])}”")
 
     def _arc_png(self, info, data, rng, lo, hi, arc, shape_text) -> bytes:
-        if rng is None:
+        key = ("arc", info.id, lo, hi)
+        if key not in self._png_cache and rng is None:  # drawn at ingest: read it once
             with self.store.session() as s:
                 png = s.scalar(select(BookChart.png).where(BookChart.book_id == info.id,
                                                            BookChart.kind == "arc"))
             if png:
-                return png
-        key = ("arc", info.id, lo, hi)
+                self._png_cache[key] = png
         if key not in self._png_cache:
             bounds = [i - lo for i in range(lo, hi)
                       if i == lo or data.chapter_of[i] != data.chapter_of[i - 1]]

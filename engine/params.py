@@ -1,0 +1,72 @@
+"""Options and results of generation: plain data, importable without torch.
+
+`bot.config` takes its `[generation]` defaults from `GenParams`, so there is one source.
+"""
+
+import math
+from dataclasses import dataclass
+
+from engine.errors import GenerationError
+
+SEED_LIMIT = 2**31 - 1
+
+
+def _require(ok: bool, name: str, value, bounds: str) -> None:
+    if not ok:
+        raise GenerationError(f"{name}={value!r} is out of range: use {bounds}.")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Options for one generated passage."""
+
+    max_new_tokens: int = 120
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    repetition_penalty: float = 1.15
+    seed: int | None = None
+    stop_at_sentence: bool = True
+    memory_window: int = 512
+
+    def validate(self) -> None:
+        """Raise GenerationError naming the first bad option and its bounds."""
+        m, t, k, p = self.max_new_tokens, self.temperature, self.top_k, self.top_p
+        _require(_is_int(m) and 1 <= m <= 1000, "max_new_tokens", m, "a whole number 1..1000")
+        _require(_is_number(t) and 0 < t <= 5, "temperature", t, "a number above 0, at most 5")
+        _require(_is_int(k) and k >= 0, "top_k", k, "a whole number >= 0 (0 = no limit)")
+        _require(_is_number(p) and 0 < p <= 1, "top_p", p, "a number above 0, at most 1")
+        rp = self.repetition_penalty
+        _require(_is_number(rp) and 1.0 <= rp <= 3.0, "repetition_penalty", rp, "1.0..3.0")
+        seed, win = self.seed, self.memory_window
+        _require(seed is None or (_is_int(seed) and 0 <= seed <= SEED_LIMIT), "seed", seed,
+                 f"a whole number 0..{SEED_LIMIT}, or None for a random one")
+        _require(isinstance(self.stop_at_sentence, bool), "stop_at_sentence",
+                 self.stop_at_sentence, "True or False")
+        _require(_is_int(win) and win >= 16, "memory_window", win, "a whole number >= 16")
+
+
+@dataclass
+class GenResult:
+    """One generated passage.
+
+    `text` is the tidied continuation only (not the prompt); it keeps one leading space or
+    newline when the model started with one, so `prompt + text` reads right.
+    """
+
+    prompt: str
+    text: str
+    seed: int
+    new_tokens: int
+    finish_reason: str  # "eos", "length", "sentence" or "cancelled"
+    model_id: str
+    guard: str | None  # None, "regenerated" or "cut"
+    seconds: float
