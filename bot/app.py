@@ -97,6 +97,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
         if generator is not None:
             q = cfg.queue
             service = GenerationService(generator, max_batch=q.max_batch,
+                                        shared_batch=q.shared_batch,
                                         per_user_pending=q.per_user_pending,
                                         max_pending=q.max_pending, timeout_s=q.timeout_s)
             await service.start()

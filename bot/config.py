@@ -72,6 +72,7 @@ class GenerationConfig:
 class QueueConfig:
     workers: int = 1
     max_batch: int = 8
+    shared_batch: int = 4
     per_user_pending: int = 3
     max_pending: int = 64
     timeout_s: float = 300.0
@@ -269,7 +270,7 @@ def _validate(cfg: Config) -> None:
             f"[bot] generate_command must be a lowercase word like 'stormlight', "
             f"got {cfg.bot.generate_command!r}"
         )
-    for key in ("max_batch", "per_user_pending", "max_pending", "workers"):
+    for key in ("max_batch", "shared_batch", "per_user_pending", "max_pending", "workers"):
         if getattr(cfg.queue, key) < 1:
             raise ConfigError(f"[queue] {key} must be at least 1")
     if cfg.guard.max_copied_words < 8:

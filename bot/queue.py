@@ -2,7 +2,11 @@
 
 ``GenerationService.generate`` queues a request and awaits its result. Worker threads
 (``bot.worker.EngineWorker``, one by default) take waiting jobs round-robin across users, up
-to ``max_batch`` at a time, and run them as one batched ``Generator.generate`` call. Every
+to ``max_batch`` at a time, and run them as one batched ``Generator.generate`` call; waiting
+jobs join a running batch between decoding steps. While several users want rows, each gets
+a fair share of a smaller batch (``shared_batch`` rows, see ``bot.worker.fair_shares``): a
+flooder's rows past its share wait (held, their cache kept) so a newcomer starts at once and
+runs in a batch that is not slowed down by the flood. Every
 callback a request gets (``QueueUpdate`` while it waits, ``TokenUpdate`` while it streams) runs
 on the event loop thread, delivered with ``loop.call_soon_threadsafe``; the loop never waits on
 model work.
@@ -26,7 +30,15 @@ from typing import Any
 
 from bot.errors import Cancelled, QueueFull, SprenError
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
-from bot.worker import EngineWorker, FairQueue, Job, QueueSnapshot, ThroughputMeter, plan_etas
+from bot.worker import (
+    EngineWorker,
+    FairQueue,
+    Job,
+    QueueSnapshot,
+    ThroughputMeter,
+    fair_shares,
+    plan_etas,
+)
 from engine.errors import EngineError, GenerationError
 
 log = logging.getLogger(__name__)
@@ -42,6 +54,7 @@ class GenerationService:
         generator: Any,
         *,
         max_batch: int = 8,
+        shared_batch: int = 4,
         per_user_pending: int = 3,
         max_pending: int = 64,
         timeout_s: float = 300.0,
@@ -51,9 +64,11 @@ class GenerationService:
         tick_s: float = 0.25,
     ):
         gens = list(generator) if isinstance(generator, Sequence) else [generator]
-        if not gens or min(max_batch, per_user_pending, max_pending) < 1 or timeout_s <= 0:
+        if not gens or min(max_batch, shared_batch, per_user_pending, max_pending) < 1 \
+                or timeout_s <= 0:
             raise ValueError("need a generator, caps of at least 1 and timeout_s > 0")
         self.max_batch, self.per_user_pending = max_batch, per_user_pending
+        self.shared_batch = max(1, min(shared_batch, max_batch))
         self.max_pending, self.timeout_s = max_pending, timeout_s
         self._clock, self._window, self._tick_s = clock, batch_window_s, tick_s
         self._cond = threading.Condition()  # guards every field below that the worker touches
@@ -169,7 +184,8 @@ class GenerationService:
         """Queue length, rows in flight, measured tokens/s, and this user's positions/ETAs."""
         with self._cond:
             order = self._queue.ordered()
-            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter)
+            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
+                             self.shared_batch)
             mine = tuple((i + 1, round(eta, 2)) for i, (job, eta) in
                          enumerate(zip(order, etas, strict=True)) if job.user_key == user_key)
             return QueueSnapshot(
@@ -201,7 +217,8 @@ class GenerationService:
 
     def _user_etas(self, user_key: str) -> list[float]:
         order = self._queue.ordered()
-        etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter)
+        etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
+                             self.shared_batch)
         waiting = [eta for job, eta in zip(order, etas, strict=True) if job.user_key == user_key]
         running = [s for w, s in zip(self._workers, self._busy_seconds(), strict=True)
                    if any(j.user_key == user_key and j.state == "running"
@@ -214,7 +231,8 @@ class GenerationService:
         """Send a QueueUpdate to each waiting job whose position or ETA moved."""
         with self._cond:
             order = self._queue.ordered()
-            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter)
+            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
+                             self.shared_batch)
             due = []
             for pos, (job, eta) in enumerate(zip(order, etas, strict=True), start=1):
                 update = QueueUpdate(pos, round(eta, 2))
@@ -308,12 +326,33 @@ class GenerationService:
         return taken
 
     def _take(self, worker: int, free: int) -> list[Job]:
-        # Filling a batch that others can join: keep its last slot for a user with nothing
-        # in it, so a newcomer joins at once instead of waiting out one user's flood.
-        batch = [j for j in self._inflight.get(worker, ()) if j.state == "running"]
-        if not self._workers[worker].continuous or len(batch) + free < self.max_batch:
-            return self._queue.take(free)
-        return self._queue.take_open(free, {j.user_key for j in batch})
+        """Up to ``free`` waiting jobs, round-robin, no user past its fair share."""
+        running = _per_user(j for j in self._inflight.get(worker, ()) if j.state == "running")
+        shares = self._shares(running)
+        room = {user: shares.get(user, 0) - running.get(user, 0) for user in shares}
+        return self._queue.take_capped(free, room)
+
+    def _shares(self, running: dict[str, int]) -> dict[str, int]:
+        """Each user's fair share of a batch with these rows running (see ``fair_shares``)."""
+        demand = dict(running)
+        for user, waiting in self._queue.counts().items():
+            demand[user] = demand.get(user, 0) + waiting
+        return fair_shares(demand, self.max_batch, self.shared_batch)
+
+    def hold(self, worker: int, jobs: list[Job]) -> set[int]:
+        """Which of a batch's unfinished rows sit out the next step: each user's rows past
+        its fair share. ``jobs`` come in the engine's order (decoding, joining, then already
+        held), so rows already sitting out stay out and rows never swap places; held rows
+        resume as soon as the share allows (when the other users' rows are done)."""
+        with self._cond:
+            shares = self._shares(_per_user(jobs))
+        seen: dict[str, int] = {}
+        out = set()
+        for k, job in enumerate(jobs):
+            seen[job.user_key] = seen.get(job.user_key, 0) + 1
+            if seen[job.user_key] > shares.get(job.user_key, 0):
+                out.add(k)
+        return out
 
     def _gather(self) -> None:
         """Wait briefly for more requests, so ones sent together share one batch."""
@@ -371,6 +410,13 @@ def _moved(old: QueueUpdate | None, new: QueueUpdate) -> bool:
     if old is None or old.position != new.position:
         return True
     return abs(old.eta_s - new.eta_s) > max(2.0, 0.25 * old.eta_s)
+
+
+def _per_user(jobs) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.user_key] = counts.get(job.user_key, 0) + 1
+    return counts
 
 
 def _retry(seconds: float) -> int:

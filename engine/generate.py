@@ -29,6 +29,7 @@ OnToken = Callable[[int, str], None]
 ShouldStop = Callable[[int], bool]
 Admit = Callable[[int], "list[tuple[Any, str, GenParams]]"]  # free slots -> rows to add
 OnDone = Callable[[Any, "GenResult"], None]  # (key, result) as each row finishes
+Hold = Callable[[list[Any]], "set[Any]"]  # keys of unfinished rows -> keys to sit out a step
 
 
 @dataclass
@@ -61,9 +62,31 @@ class _Run:
     admit: Admit | None
     on_done: OnDone | None
     max_rows: int
+    hold: Hold | None = None
     keys: dict[int, Any] = field(default_factory=dict)
     since: dict[int, float] = field(default_factory=dict)  # when each row was taken on
     results: dict[int, GenResult] = field(default_factory=dict)
+
+
+@dataclass
+class _Held:
+    """A row sitting out: its cache (None: prefill again) and its token not yet fed."""
+
+    row: _Row
+    cache: Batch | None = None
+    token: torch.Tensor | None = None
+
+
+@dataclass
+class _Decoding:
+    """The decoding loop's state: the batch and its rows in batch order, their sampled tokens
+    not yet fed, rows waiting to be prefilled, and rows held out of the batch by index."""
+
+    batch: Batch
+    active: list[_Row] = field(default_factory=list)
+    pending: torch.Tensor | None = None
+    joining: list[_Row] = field(default_factory=list)
+    held: dict[int, _Held] = field(default_factory=dict)
 
 
 def _check_options(threads, guard, guard_words, guard_action) -> None:
@@ -107,7 +130,7 @@ class Generator:
                  on_token: OnToken | None = None,
                  should_stop: ShouldStop | None = None, *,
                  admit: Admit | None = None, on_done: OnDone | None = None,
-                 max_rows: int | None = None) -> list[GenResult]:
+                 max_rows: int | None = None, hold: Hold | None = None) -> list[GenResult]:
         """Generate one continuation per prompt; row i uses params[i] and reports as index i.
 
         Continuous batching: between decoding steps, while fewer than ``max_rows`` (default:
@@ -116,11 +139,16 @@ class Generator:
         the next indices (len(prompts), len(prompts) + 1, ... in the order admitted) for
         ``on_token``, ``should_stop`` and the returned list. ``on_done(key, result)`` runs
         as each row finishes, verbatim guard applied; a prompt's key is its index.
+
+        ``hold(keys)`` is asked between steps, with the keys of every unfinished row, which
+        rows sit the next step out (a scheduler's fairness rule); held rows keep their cache
+        and resume where they stopped once it no longer names them. It is never allowed to
+        hold every row. Held rows do not count against ``max_rows``.
         """
         self._check_request(prompts, params)
         if not prompts:
             return []
-        run = _Run(on_token, should_stop, admit, on_done, max_rows or len(prompts))
+        run = _Run(on_token, should_stop, admit, on_done, max_rows or len(prompts), hold)
         return self._engine.submit(self._generate, prompts, params, run).result()
 
     def _load(self, model_dir: Path, device: str, dtype: str | None):
@@ -192,32 +220,107 @@ class Generator:
     def _decode(self, rows: list[_Row], run: _Run) -> None:
         """Sample until every row has finished; finished rows leave, admitted rows join.
 
-        Rows join by re-prefilling the whole batch from each row's context (the same path a
-        sliding memory window takes), so a joining row needs no cache surgery.
+        A joining row (admitted, retried by the guard, or whose memory window slid) is
+        prefilled on its own and its cache merged into the batch, so the rows already decoding
+        pay one step, not a re-prefill. ``run.hold`` may sit rows out between steps: their
+        cache waits aside and they resume where they stopped. Models whose cache cannot be
+        merged re-prefill the whole batch when rows join instead.
         """
-        batch = Batch(self.model, self._pad_id, self.model.config.vocab_size, self.device)
-        active: list[_Row] = []
-        joining, refill, tokens = list(rows), False, None
+        state = _Decoding(Batch(self.model, self._pad_id, self.model.config.vocab_size,
+                                self.device), joining=list(rows))
         while True:
-            joining += self._admitted(run, len(active) + len(joining))
-            joining = self._starting(joining, run)
-            if not active and not joining:
+            state.joining += self._admitted(run, len(state.active) + len(state.joining))
+            state.joining = self._starting(state.joining, run)
+            self._hold(state, run)
+            if not state.active and not state.joining:
                 return
-            if joining or refill:
-                active, joining = active + joining, []
-                logits = batch.prefill([r.context for r in active])
+            logits = self._forward(state)
+            tokens = self._sample(state.batch, logits, state.active)
+            slid = self._advance(state.active, tokens, run)
+            self._retire(state, tokens, slid, run)
+
+    def _forward(self, state: "_Decoding") -> torch.Tensor:
+        """Next-token logits for every active row, then the joining rows (which become active)."""
+        batch, joining = state.batch, state.joining
+        parts = []
+        if state.active and joining and not batch.mergeable:
+            contexts = [r.context for r in state.active + joining]  # re-prefill everything
+            parts.append(batch.prefill(contexts))
+        else:
+            if state.active:
+                parts.append(batch.step(state.pending))
+            if joining and state.active:
+                fresh = Batch(self.model, self._pad_id, batch.vocab_size, self.device)
+                parts.append(fresh.prefill([r.context for r in joining]))
+                batch.merge(fresh)
+            elif joining:
+                parts.append(batch.prefill([r.context for r in joining]))
+        state.active, state.joining = state.active + joining, []
+        return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+    def _retire(self, state: "_Decoding", tokens: torch.Tensor, slid: list[bool],
+                run: _Run) -> None:
+        """Settle finished rows and send rows whose window slid back to be prefilled."""
+        keep = []
+        for j, row in enumerate(state.active):
+            if row.finish is not None:
+                state.joining += self._settle(row, run)
+            elif slid[j]:
+                state.joining.append(row)  # its context already holds the sampled token
             else:
-                logits = batch.step(tokens)
-            tokens = self._sample(batch, logits, active)
-            refill = self._advance(active, tokens, run)
-            alive = [j for j, row in enumerate(active) if row.finish is None]
-            for row in active:
-                if row.finish is not None:
-                    joining += self._settle(row, run)
-            if len(alive) < len(active):
-                if alive:
-                    batch.keep(alive)
-                tokens, active = tokens[alive], [active[j] for j in alive]
+                keep.append(j)
+        if len(keep) < len(state.active):
+            if keep:
+                state.batch.keep(keep)
+            tokens, state.active = tokens[keep], [state.active[j] for j in keep]
+        state.pending = tokens
+
+    def _hold(self, state: "_Decoding", run: _Run) -> None:
+        """Sit out the rows ``run.hold`` names; bring back held rows it no longer names."""
+        for index, held in list(state.held.items()):
+            if run.should_stop is not None and run.should_stop(index):
+                del state.held[index]
+                self._finish(held.row, "cancelled")
+                self._settle(held.row, run)
+        if run.hold is None or (not state.held and len(state.active) + len(state.joining) < 2):
+            return
+        rows = state.active + state.joining + [h.row for h in state.held.values()]
+        names = set(run.hold([run.keys[r.index] for r in rows]))
+        out = {r.index for r in rows if run.keys[r.index] in names}
+        if len(out) == len(rows):  # never hold everyone: keep the oldest row going
+            out.discard(min(out))
+        self._resume(state, [i for i in state.held if i not in out])
+        self._pause(state, out)
+
+    def _pause(self, state: "_Decoding", out: set[int]) -> None:
+        for row in [r for r in state.joining if r.index in out]:
+            state.held[row.index] = _Held(row)  # not prefilled yet: it joins on resume
+        state.joining = [r for r in state.joining if r.index not in out]
+        leave = [j for j, r in enumerate(state.active) if r.index in out]
+        if not leave:
+            return
+        stay = [j for j, r in enumerate(state.active) if r.index not in out]
+        movable = state.batch.mergeable and bool(stay)
+        for j in reversed(leave):  # from the end, so the rows before keep their places
+            cache = state.batch.split([j]) if movable else None  # None: re-prefill on resume
+            state.held[state.active[j].index] = _Held(state.active[j], cache,
+                                                      state.pending[j:j + 1])
+        if not movable and stay:
+            state.batch.keep(stay)
+        state.pending = state.pending[stay]
+        state.active = [state.active[j] for j in stay]
+
+    def _resume(self, state: "_Decoding", indices: list[int]) -> None:
+        for index in indices:
+            held = state.held.pop(index)
+            if held.cache is None:
+                state.joining.append(held.row)
+            elif not state.active:
+                state.batch, state.active, state.pending = held.cache, [held.row], held.token
+            else:
+                state.batch.merge(held.cache)
+                state.active.append(held.row)
+                state.pending = torch.cat([state.pending, held.token])
 
     def _admitted(self, run: _Run, busy: int) -> list[_Row]:
         """New rows from ``run.admit`` while the batch has free slots; they take new indices."""
@@ -244,14 +347,14 @@ class Generator:
                 kept.append(row)
         return kept
 
-    def _advance(self, rows: list[_Row], tokens: torch.Tensor, run: _Run) -> bool:
-        """Append each row's sampled token; True when a row's window slid (re-prefill)."""
-        refill = False
+    def _advance(self, rows: list[_Row], tokens: torch.Tensor, run: _Run) -> list[bool]:
+        """Append each row's sampled token; per row, whether its window slid (re-prefill)."""
+        slid = []
         for row, token in zip(rows, tokens.tolist(), strict=True):
             if self._append(row, token, run.should_stop) and run.on_token is not None:
                 run.on_token(row.index, row.text)
-            refill |= self._slide_window(row)
-        return refill
+            slid.append(self._slide_window(row))
+        return slid
 
     @staticmethod
     def _slide_window(row: _Row) -> bool:

@@ -83,3 +83,61 @@ def test_a_late_request_joins_the_running_batch_and_returns_first(tiny_model_dir
     assert joined.text == alone.text and joined.new_tokens == 8
     assert a_was_running and a_result.new_tokens > 8
     assert snap.in_flight == 0 and snap.queue_length == 0
+
+
+class HoldingGenerator:
+    """The real Generator with continuous batching and fair holds; records what each hold
+    call held, by job prompt."""
+
+    def __init__(self, inner: Generator) -> None:
+        self.inner, self.held, self.batches = inner, [], []
+
+    def generate(self, prompts, params, on_token=None, should_stop=None, *, admit=None,
+                 on_done=None, max_rows=None, hold=None):
+        self.batches.append(list(prompts))
+        names = {i: p for i, p in enumerate(prompts)}
+
+        def admit_named(free):
+            rows = admit(free)
+            names.update({key: prompt for key, prompt, _ in rows})
+            return rows
+
+        def hold_recorded(keys):
+            out = hold(keys)
+            self.held.append((sorted(names[k] for k in keys), sorted(names[k] for k in out)))
+            return out
+
+        return self.inner.generate(prompts, params, on_token, should_stop, admit=admit_named,
+                                   on_done=on_done, max_rows=max_rows, hold=hold_recorded)
+
+
+def test_a_newcomer_gets_a_fair_share_of_a_flooders_batch_at_once(tiny_model_dir):
+    gen = HoldingGenerator(Generator(tiny_model_dir))
+    long = GenParams(max_new_tokens=200, seed=1, stop_at_sentence=False)
+    short = GenParams(max_new_tokens=10, seed=2, stop_at_sentence=False)
+    flood = [f"Dorothy number {i} walked" for i in range(4)]
+
+    async def main():
+        async with GenerationService(gen, max_batch=4, per_user_pending=10) as svc:
+            alone = [await svc.generate("solo", p, long) for p in flood]
+            b_alone = await svc.generate("solo", "Toto barked", short)
+            started = asyncio.Event()
+            tasks = [asyncio.ensure_future(svc.generate(
+                "A", p, long, lambda e: started.set() if isinstance(e, TokenUpdate) else None))
+                for p in flood]
+            await started.wait()
+            b = await svc.generate("B", "Toto barked", short)
+            a_running = [not t.done() for t in tasks]
+            return alone, b_alone, b, a_running, await asyncio.gather(*tasks), svc.snapshot()
+
+    alone, b_alone, b, a_running, a_results, snap = asyncio.run(
+        asyncio.wait_for(main(), 120))
+    assert all(a_running)  # B finished while all four of A's rows were still unfinished
+    assert b.text == b_alone.text and b.new_tokens == 10
+    assert [r.text for r in a_results] == [r.text for r in alone]  # holds change nothing
+    assert all(r.new_tokens == 200 for r in a_results)
+    assert gen.batches[-1] == flood  # B joined A's batch instead of waiting for a new one
+    shares = [out for keys, out in gen.held if "Toto barked" in keys]
+    assert shares and all(out == flood[3:] for out in shares)  # A kept 3 of shared_batch 4
+    assert not gen.held[-1][1]  # once B left, A's held rows came back
+    assert snap.in_flight == 0 and snap.queue_length == 0

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from bot.worker import FairQueue, Job, ThroughputMeter, plan_etas
+from bot.worker import FairQueue, Job, ThroughputMeter, fair_shares, plan_etas
 
 
 def job(user: str, name: str, budget: int = 10) -> Job:
@@ -41,16 +41,36 @@ def test_fair_queue_puts_a_returning_user_behind_waiting_ones():
     assert names(q.ordered()) == ["a1", "b1"]
 
 
-def test_take_open_keeps_the_last_slot_for_a_user_with_nothing_running():
+def test_take_capped_gives_each_user_its_room_and_keeps_their_turn():
     q = FairQueue()
-    for j in [job("A", f"a{i}") for i in range(5)]:
+    for j in [job("A", f"a{i}") for i in range(5)] + [job("B", "b0"), job("B", "b1")]:
         q.push(j)
-    assert names(q.take_open(3, set())) == ["a0", "a1"]  # A alone: third slot stays open
-    q.push(job("B", "b0"))
-    assert names(q.take_open(1, {"A"})) == ["b0"]  # the newcomer takes it at once
+    assert q.counts() == {"A": 5, "B": 2}
+    assert names(q.take_capped(4, {"A": 1, "B": 2})) == ["a0", "b0", "b1"]
+    assert names(q.ordered())[0] == "a1"
     q.push(job("C", "c0"))
-    assert names(q.take_open(2, {"B"})) == ["a2", "c0"]
-    assert names(q.take_open(1, {"A"})) == [] and len(q) == 2
+    assert names(q.take_capped(3, {"C": 1})) == ["c0"]
+    assert names(q.take_capped(2, {"A": 8})) == ["a1", "a2"]  # A's turn was kept
+
+
+def test_fair_shares_are_max_min_fair_within_the_shared_batch():
+    assert fair_shares({"A": 20}, 8, 4) == {"A": 8}  # alone: the whole batch
+    assert fair_shares({"A": 20, "B": 1}, 8, 4) == {"A": 3, "B": 1}
+    assert fair_shares({"A": 20, "B": 20}, 8, 4) == {"A": 2, "B": 2}
+    assert fair_shares({"A": 3, "B": 3, "C": 3}, 8, 4) == {"A": 2, "B": 1, "C": 1}
+    assert fair_shares({u: 1 for u in "abcdefgh"}, 8, 4) == {u: 1 for u in "abcdefgh"}
+    assert sum(fair_shares({u: 2 for u in "abcdefghij"}, 8, 4).values()) == 8
+    assert fair_shares({"A": 20, "B": 1}, 8, 8) == {"A": 7, "B": 1}  # sharing = max_batch
+    assert fair_shares({"A": 0, "B": 2}, 8, 4) == {"B": 2} and fair_shares({}, 8, 4) == {}
+
+
+def test_plan_etas_follows_the_fair_shares():
+    m = ThroughputMeter(default_tokens_per_s=10.0)
+    waiting = [job("A", "a0"), job("B", "b0"), job("A", "a1"), job("A", "a2"), job("A", "a3")]
+    etas = plan_etas(waiting, [0.0], max_batch=8, meter=m, shared_batch=3)
+    first = 10 / (10 / math.sqrt(3))  # a0, b0, a1: A's share of 3 with B waiting is 2
+    assert etas[:3] == pytest.approx([first] * 3)
+    assert etas[3:] == pytest.approx([first + 10 / (10 / math.sqrt(2))] * 2)  # A alone
 
 
 def test_fair_queue_remove_and_count():
