@@ -46,6 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--new-tokens", type=int, default=64, help="tokens per request")
     p.add_argument("--levels", default="1,4,8,16", help="concurrency levels, comma-separated")
     p.add_argument("--max-batch", type=int, default=8, help="the service's max_batch")
+    p.add_argument("--shared-batch", type=int, default=4,
+                   help="the service's shared_batch (rows while several users are served; "
+                        "= --max-batch turns the smaller shared batch off)")
     p.add_argument("--flood", type=int, default=20, help="requests user A floods with")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: every logical core, as the bot uses)")
@@ -120,7 +123,8 @@ class Bench:
 async def run_all(gen: Generator, args: argparse.Namespace) -> dict:
     """Every measurement, on one service and one loaded model."""
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
-    svc = GenerationService(gen, max_batch=args.max_batch, per_user_pending=args.flood + 1,
+    svc = GenerationService(gen, max_batch=args.max_batch, shared_batch=args.shared_batch,
+                            per_user_pending=args.flood + 1,
                             max_pending=max(64, args.flood + max(levels)), timeout_s=3600.0)
     async with svc:
         bench = Bench(svc, args.new_tokens, args.repeat)
@@ -153,7 +157,8 @@ def report(model: Path, gen: Generator, args: argparse.Namespace, r: dict, bpc: 
     """Print the results as one markdown table."""
     single = r["single"]
     print(f"model {gen.model_id} ({model}), {args.new_tokens} new tokens/request, "
-          f"max_batch {args.max_batch}, dtype {args.dtype}, threads {args.threads or 'default'}, "
+          f"max_batch {args.max_batch}, shared_batch {args.shared_batch}, dtype {args.dtype}, "
+          f"threads {args.threads or 'default'}, "
           f"median of {args.repeat} run(s)")
     print("| measure | value |\n|---|---|")
     print(f"| single request | {single['tok_s']:.1f} tok/s, {single['p50']:.2f} s |")
