@@ -121,3 +121,43 @@ def test_models_without_a_movable_cache_re_prefill_and_write_the_same(gen, monke
     else:
         results = gen.generate([A, C, B], [LONG, LONG, SHORT], hold=Holder({0, 2}, steps=9))
     assert [r.text for r in results] == [r.text for r in lone]
+
+
+def test_random_joins_holds_slides_and_cancels_never_change_a_row(gen):
+    """A seeded schedule mixing admissions, holds, memory-window slides and cancels: every
+    row that is not cancelled writes exactly what it writes alone."""
+    import random
+
+    rnd = random.Random(7)
+    prompts = [A, B, C, "Oz", "The Tin Woodman said that the wicked witch of the West"]
+    rows = [(f"r{i}", rnd.choice(prompts),
+             GenParams(max_new_tokens=rnd.randint(5, 45), seed=i, stop_at_sentence=False,
+                       memory_window=rnd.choice([16, 24, 512])))
+            for i in range(10)]
+    lone = {key: gen.generate([p], [o])[0].text for key, p, o in rows}
+    first, later = rows[:3], rows[3:]
+    step = {"n": 0}
+    keys = [key for key, _, _ in first]  # index -> key, as the generator numbers rows
+
+    def admit(free):
+        step["n"] += 1
+        if not later or rnd.random() < 0.6:
+            return []
+        taken = later[:rnd.randint(1, free)]
+        del later[:len(taken)]
+        keys.extend(key for key, _, _ in taken)
+        return taken
+
+    def hold(row_keys):
+        return {k for k in row_keys if rnd.random() < 0.3}
+
+    cancelled = {3, 7}
+    results = gen.generate([p for _, p, _ in first], [o for _, _, o in first], admit=admit,
+                           hold=hold, max_rows=4,
+                           should_stop=lambda i: i in cancelled and step["n"] > 8)
+    assert not later and len(results) == 10
+    for i, result in enumerate(results):
+        if result.finish_reason == "cancelled":
+            assert i in cancelled
+        else:
+            assert result.text == lone[keys[i]], keys[i]
