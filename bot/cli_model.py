@@ -235,15 +235,36 @@ def _first_words(text: str, n: int) -> str:
     return text if len(spans) <= n else text[: spans[n - 1].end()]
 
 
+def _read_prompt(path: Path) -> str:
+    """A prompt file's text (UTF-8, BOM optional); a clear error for anything else."""
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise click.UsageError(f"{path} looks like a binary file, not text: pass a UTF-8 "
+                               "text file with the start of the passage")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(
+            f"{path} is not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}): convert "
+            f"it first, e.g. `iconv -f cp1252 -t utf-8 {path} > prompt.txt`") from exc
+
+
 def _generate_command(get_config, **kw) -> None:
     from engine.generate import Generator
 
     cfg = get_config()
-    if bool(kw["prompt"]) == bool(kw["prompt_file"]):
+    if (kw["prompt"] is None) == (kw["prompt_file"] is None):
         raise click.UsageError("give either --prompt TEXT or --prompt-file FILE")
     if kw["words"] is not None and kw["words"] < 1:
         raise click.UsageError("--words must be at least 1")
-    prompt = kw["prompt"] or kw["prompt_file"].read_text(encoding="utf-8")
+    prompt = kw["prompt"] if kw["prompt_file"] is None else _read_prompt(kw["prompt_file"])
+    if not prompt.strip():
+        where = f"{kw['prompt_file']} is empty" if kw["prompt_file"] else "the prompt is empty"
+        raise click.UsageError(f"{where}: give the start of a passage to continue, e.g. "
+                               f"--prompt {cfg.bot.default_prompt!r}")
+    if kw["out"] is not None and not kw["out"].parent.is_dir():
+        raise click.UsageError(f"--out {kw['out']}: folder {kw['out'].parent} does not exist; "
+                               "create it first or pick another path")
     params = _gen_params(cfg, kw, kw["seed"])
     model_dir = kw["model_dir"] or cfg.model_dir()
     if not Path(model_dir).exists():

@@ -88,6 +88,34 @@ def test_generate_needs_a_prompt_and_a_model(cfg, tmp_path):
     assert result.exit_code == 1 and "no model at" in result.output
 
 
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "is empty"),
+    (b"  \n\t ", "is empty"),
+    (b"Dorothy caf\xe9 walked", "is not UTF-8 text (byte 11 is 0xe9)"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00", "binary file"),
+])
+def test_generate_refuses_unusable_prompt_files_clearly(cfg, tmp_path, content, message):
+    path = tmp_path / "prompt.txt"
+    path.write_bytes(content)
+    result = CliRunner().invoke(make_cli(cfg), ["generate", "--prompt-file", str(path),
+                                                "--model", str(tmp_path / "none")])
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_generate_refuses_an_empty_prompt_and_reads_utf8_with_a_bom(cfg, tmp_path):
+    result = CliRunner().invoke(make_cli(cfg), ["generate", "--prompt", " "])
+    assert result.exit_code == 2 and "the prompt is empty" in result.output
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffDorothy walked".encode())
+    result = CliRunner().invoke(make_cli(cfg), ["generate", "--prompt-file", str(path),
+                                                "--model", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no model at" in result.output  # read fine, then no model
+    result = CliRunner().invoke(make_cli(cfg), ["generate", "--prompt", "Hi", "--out",
+                                                str(tmp_path / "missing" / "out.txt")])
+    assert result.exit_code == 2 and "does not exist" in result.output
+
+
 def test_missing_database_says_ingest_first(tmp_path):
     c = Config()
     c.bot.data_dir = str(tmp_path / "empty")
