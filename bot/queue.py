@@ -4,7 +4,7 @@
 (``bot.worker.EngineWorker``, one by default) take waiting jobs round-robin across users, up
 to ``max_batch`` at a time, and run them as one batched ``Generator.generate`` call; waiting
 jobs join a running batch between decoding steps. While several users want rows, each gets
-a fair share of a smaller batch (``shared_batch`` rows, see ``bot.worker.fair_shares``): a
+a fair share of a smaller batch (``shared_batch`` rows, see ``bot.schedule.fair_shares``): a
 flooder's rows past its share wait (held, their cache kept) so a newcomer starts at once and
 runs in a batch that is not slowed down by the flood. Every
 callback a request gets (``QueueUpdate`` while it waits, ``TokenUpdate`` while it streams) runs
@@ -30,15 +30,8 @@ from typing import Any
 
 from bot.errors import Cancelled, QueueFull, SprenError
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
-from bot.worker import (
-    EngineWorker,
-    FairQueue,
-    Job,
-    QueueSnapshot,
-    ThroughputMeter,
-    fair_shares,
-    plan_etas,
-)
+from bot.schedule import FairQueue, ThroughputMeter, fair_shares, over_share, per_user, plan_etas
+from bot.worker import EngineWorker, Job, QueueSnapshot
 from engine.errors import EngineError, GenerationError
 
 log = logging.getLogger(__name__)
@@ -327,7 +320,7 @@ class GenerationService:
 
     def _take(self, worker: int, free: int) -> list[Job]:
         """Up to ``free`` waiting jobs, round-robin, no user past its fair share."""
-        running = _per_user(j for j in self._inflight.get(worker, ()) if j.state == "running")
+        running = per_user(j for j in self._inflight.get(worker, ()) if j.state == "running")
         shares = self._shares(running)
         room = {user: shares.get(user, 0) - running.get(user, 0) for user in shares}
         return self._queue.take_capped(free, room)
@@ -345,14 +338,8 @@ class GenerationService:
         held), so rows already sitting out stay out and rows never swap places; held rows
         resume as soon as the share allows (when the other users' rows are done)."""
         with self._cond:
-            shares = self._shares(_per_user(jobs))
-        seen: dict[str, int] = {}
-        out = set()
-        for k, job in enumerate(jobs):
-            seen[job.user_key] = seen.get(job.user_key, 0) + 1
-            if seen[job.user_key] > shares.get(job.user_key, 0):
-                out.add(k)
-        return out
+            shares = self._shares(per_user(jobs))
+        return over_share(jobs, shares)
 
     def _gather(self) -> None:
         """Wait briefly for more requests, so ones sent together share one batch."""
@@ -410,13 +397,6 @@ def _moved(old: QueueUpdate | None, new: QueueUpdate) -> bool:
     if old is None or old.position != new.position:
         return True
     return abs(old.eta_s - new.eta_s) > max(2.0, 0.25 * old.eta_s)
-
-
-def _per_user(jobs) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.user_key] = counts.get(job.user_key, 0) + 1
-    return counts
 
 
 def _retry(seconds: float) -> int:

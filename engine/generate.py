@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from engine.decoding import Decoding
 from engine.errors import GenerationError
 from engine.modelload import load_model
 from engine.params import SEED_LIMIT, GenParams, GenResult, _is_int  # noqa: F401 (re-exported)
@@ -66,27 +67,6 @@ class _Run:
     keys: dict[int, Any] = field(default_factory=dict)
     since: dict[int, float] = field(default_factory=dict)  # when each row was taken on
     results: dict[int, GenResult] = field(default_factory=dict)
-
-
-@dataclass
-class _Held:
-    """A row sitting out: its cache (None: prefill again) and its token not yet fed."""
-
-    row: _Row
-    cache: Batch | None = None
-    token: torch.Tensor | None = None
-
-
-@dataclass
-class _Decoding:
-    """The decoding loop's state: the batch and its rows in batch order, their sampled tokens
-    not yet fed, rows waiting to be prefilled, and rows held out of the batch by index."""
-
-    batch: Batch
-    active: list[_Row] = field(default_factory=list)
-    pending: torch.Tensor | None = None
-    joining: list[_Row] = field(default_factory=list)
-    held: dict[int, _Held] = field(default_factory=dict)
 
 
 def _check_options(threads, guard, guard_words, guard_action) -> None:
@@ -226,7 +206,7 @@ class Generator:
         cache waits aside and they resume where they stopped. Models whose cache cannot be
         merged re-prefill the whole batch when rows join instead.
         """
-        state = _Decoding(Batch(self.model, self._pad_id, self.model.config.vocab_size,
+        state = Decoding(Batch(self.model, self._pad_id, self.model.config.vocab_size,
                                 self.device), joining=list(rows))
         while True:
             state.joining += self._admitted(run, len(state.active) + len(state.joining))
@@ -239,7 +219,7 @@ class Generator:
             slid = self._advance(state.active, tokens, run)
             self._retire(state, tokens, slid, run)
 
-    def _forward(self, state: "_Decoding") -> torch.Tensor:
+    def _forward(self, state: Decoding) -> torch.Tensor:
         """Next-token logits for every active row, then the joining rows (which become active)."""
         batch, joining = state.batch, state.joining
         parts = []
@@ -258,7 +238,7 @@ class Generator:
         state.active, state.joining = state.active + joining, []
         return torch.cat(parts) if len(parts) > 1 else parts[0]
 
-    def _retire(self, state: "_Decoding", tokens: torch.Tensor, slid: list[bool],
+    def _retire(self, state: Decoding, tokens: torch.Tensor, slid: list[bool],
                 run: _Run) -> None:
         """Settle finished rows and send rows whose window slid back to be prefilled."""
         keep = []
@@ -275,7 +255,7 @@ class Generator:
             tokens, state.active = tokens[keep], [state.active[j] for j in keep]
         state.pending = tokens
 
-    def _hold(self, state: "_Decoding", run: _Run) -> None:
+    def _hold(self, state: Decoding, run: _Run) -> None:
         """Sit out the rows ``run.hold`` names; bring back held rows it no longer names."""
         for index, held in list(state.held.items()):
             if run.should_stop is not None and run.should_stop(index):
@@ -289,38 +269,8 @@ class Generator:
         out = {r.index for r in rows if run.keys[r.index] in names}
         if len(out) == len(rows):  # never hold everyone: keep the oldest row going
             out.discard(min(out))
-        self._resume(state, [i for i in state.held if i not in out])
-        self._pause(state, out)
-
-    def _pause(self, state: "_Decoding", out: set[int]) -> None:
-        for row in [r for r in state.joining if r.index in out]:
-            state.held[row.index] = _Held(row)  # not prefilled yet: it joins on resume
-        state.joining = [r for r in state.joining if r.index not in out]
-        leave = [j for j, r in enumerate(state.active) if r.index in out]
-        if not leave:
-            return
-        stay = [j for j, r in enumerate(state.active) if r.index not in out]
-        movable = state.batch.mergeable and bool(stay)
-        for j in reversed(leave):  # from the end, so the rows before keep their places
-            cache = state.batch.split([j]) if movable else None  # None: re-prefill on resume
-            state.held[state.active[j].index] = _Held(state.active[j], cache,
-                                                      state.pending[j:j + 1])
-        if not movable and stay:
-            state.batch.keep(stay)
-        state.pending = state.pending[stay]
-        state.active = [state.active[j] for j in stay]
-
-    def _resume(self, state: "_Decoding", indices: list[int]) -> None:
-        for index in indices:
-            held = state.held.pop(index)
-            if held.cache is None:
-                state.joining.append(held.row)
-            elif not state.active:
-                state.batch, state.active, state.pending = held.cache, [held.row], held.token
-            else:
-                state.batch.merge(held.cache)
-                state.active.append(held.row)
-                state.pending = torch.cat([state.pending, held.token])
+        state.resume([i for i in state.held if i not in out])
+        state.pause(out)
 
     def _admitted(self, run: _Run, busy: int) -> list[_Row]:
         """New rows from ``run.admit`` while the batch has free slots; they take new indices."""

@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from bot.worker import FairQueue, Job, ThroughputMeter, fair_shares, plan_etas
+from bot.schedule import FairQueue, ThroughputMeter, fair_shares, over_share, per_user, plan_etas
+from bot.worker import Job
 
 
 def job(user: str, name: str, budget: int = 10) -> Job:
@@ -116,3 +117,10 @@ def test_plan_etas_chunks_by_batch_and_uses_the_first_free_worker():
     two = plan_etas(waiting, [2.0, 0.0], max_batch=2, meter=m)
     assert two == pytest.approx([per_pair] * 2 + [2 * per_pair] * 2 + [2 + single])
     assert plan_etas([], [1.0], 2, m) == []
+
+
+def test_over_share_keeps_each_users_first_rows():
+    jobs = [job("A", "a0"), job("A", "a1"), job("B", "b0"), job("A", "a2"), job("B", "b1")]
+    assert per_user(jobs) == {"A": 3, "B": 2}
+    assert over_share(jobs, {"A": 1, "B": 2}) == {1, 3}
+    assert over_share(jobs, {"A": 3}) == {2, 4}  # a user with no share sits out entirely
