@@ -2,19 +2,16 @@
 
 ``GenerationService.generate`` queues a request and awaits its result. Worker threads
 (``bot.worker.EngineWorker``, one by default) take waiting jobs round-robin across users, up
-to ``max_batch`` at a time, and run them as one batched ``Generator.generate`` call; waiting
-jobs join a running batch between decoding steps. While several users want rows, each gets
-a fair share of a smaller batch (``shared_batch`` rows, see ``bot.schedule.fair_shares``): a
-flooder's rows past its share wait (held, their cache kept) so a newcomer starts at once and
-runs in a batch that is not slowed down by the flood. Every
-callback a request gets (``QueueUpdate`` while it waits, ``TokenUpdate`` while it streams) runs
-on the event loop thread, delivered with ``loop.call_soon_threadsafe``; the loop never waits on
-model work.
+to ``max_batch`` at a time, as one batched ``Generator.generate`` call that waiting jobs join
+between decoding steps. While several users want rows, each gets a fair share of a smaller
+batch (``shared_batch``, see ``bot.schedule.fair_shares``); a flooder's rows past its share
+are held, so a newcomer starts at once in a batch the flood does not slow down. Callbacks
+(``QueueUpdate`` while waiting, ``TokenUpdate`` while streaming) run on the event loop
+thread via ``loop.call_soon_threadsafe``; the loop never waits on model work.
 
-Workers: pass one generator for one worker thread (the default and the tested setup). Pass a
-list of generators for one thread each: every thread needs a model of its own, and on CPU
-two threads compete for the same cores, so more than one only pays with spare cores or
-several devices. Batching is the cheaper way to serve many people at once.
+Workers: one generator gives one worker thread (the default and the tested setup); a list
+gives one thread each, each with its own model. On CPU those compete for the same cores, so
+batching is the cheaper way to serve many people at once.
 """
 
 from __future__ import annotations
@@ -28,11 +25,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bot.errors import Cancelled, QueueFull, SprenError
+from bot.errors import Cancelled, QueueFull, user_facing
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
-from bot.schedule import FairQueue, ThroughputMeter, fair_shares, over_share, per_user, plan_etas
+from bot.schedule import (
+    FairQueue,
+    ThroughputMeter,
+    fair_shares,
+    over_share,
+    per_user,
+    plan_etas,
+    worth_sending,
+)
 from bot.worker import EngineWorker, Job, QueueSnapshot
-from engine.errors import EngineError, GenerationError
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +233,7 @@ class GenerationService:
             due = []
             for pos, (job, eta) in enumerate(zip(order, etas, strict=True), start=1):
                 update = QueueUpdate(pos, round(eta, 2))
-                if job.on_event is not None and _moved(job.last_update, update):
+                if job.on_event is not None and worth_sending(job.last_update, update):
                     job.last_update = update
                     due.append((job, update))
         for job, update in due:
@@ -261,7 +265,7 @@ class GenerationService:
         if error is None:
             job.future.set_result(result)
         else:
-            job.future.set_exception(_user_error(error))
+            job.future.set_exception(user_facing(error))
         self._publish()
 
     async def _tick(self) -> None:
@@ -392,23 +396,5 @@ class GenerationService:
             log.debug("event loop closed; dropped %s", getattr(fn, "__name__", fn))
 
 
-def _moved(old: QueueUpdate | None, new: QueueUpdate) -> bool:
-    """Whether an update is worth sending: a new position, or an ETA off by > 2 s and 25 %."""
-    if old is None or old.position != new.position:
-        return True
-    return abs(old.eta_s - new.eta_s) > max(2.0, 0.25 * old.eta_s)
-
-
 def _retry(seconds: float) -> int:
     return max(1, math.ceil(seconds))
-
-
-def _user_error(error: BaseException) -> BaseException:
-    """Keep errors that already speak to the user; wrap anything else in a clear message."""
-    if isinstance(error, (SprenError, EngineError)):
-        return error
-    wrapped = GenerationError(
-        f"generation failed ({type(error).__name__}: {error}); try again, perhaps with a "
-        "shorter prompt or length; if it keeps failing, tell the bot's operator")
-    wrapped.__cause__ = error
-    return wrapped

@@ -10,6 +10,7 @@ import math
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 
+from bot.messages import QueueUpdate
 from bot.worker import Job
 
 
@@ -225,3 +226,10 @@ def over_share(jobs: list[Job], shares: dict[str, int]) -> set[int]:
         if seen[job.user_key] > shares.get(job.user_key, 0):
             out.add(k)
     return out
+
+
+def worth_sending(old: QueueUpdate | None, new: QueueUpdate) -> bool:
+    """Whether an update is worth sending: a new position, or an ETA off by > 2 s and 25 %."""
+    if old is None or old.position != new.position:
+        return True
+    return abs(old.eta_s - new.eta_s) > max(2.0, 0.25 * old.eta_s)
