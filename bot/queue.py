@@ -61,12 +61,11 @@ class GenerationService:
         tick_s: float = 0.25,
     ):
         gens = list(generator) if isinstance(generator, Sequence) else [generator]
-        if not gens or min(max_batch, shared_batch, per_user_pending, max_pending) < 1 \
-                or timeout_s <= 0:
+        if not gens or min(max_batch, shared_batch, per_user_pending, max_pending, timeout_s) <= 0:
             raise ValueError("need a generator, caps of at least 1 and timeout_s > 0")
-        self.max_batch, self.per_user_pending = max_batch, per_user_pending
-        self.shared_batch = max(1, min(shared_batch, max_batch))
-        self.max_pending, self.timeout_s = max_pending, timeout_s
+        self.max_batch, self.shared_batch = max_batch, min(shared_batch, max_batch)
+        self.per_user_pending, self.max_pending, self.timeout_s = \
+            per_user_pending, max_pending, timeout_s
         self._clock, self._window, self._tick_s = clock, batch_window_s, tick_s
         self._cond = threading.Condition()  # guards every field below that the worker touches
         self._queue = FairQueue()
@@ -181,8 +180,7 @@ class GenerationService:
         """Queue length, rows in flight, measured tokens/s, and this user's positions/ETAs."""
         with self._cond:
             order = self._queue.ordered()
-            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
-                             self.shared_batch)
+            etas = self._etas(order)
             mine = tuple((i + 1, round(eta, 2)) for i, (job, eta) in
                          enumerate(zip(order, etas, strict=True)) if job.user_key == user_key)
             return QueueSnapshot(
@@ -212,10 +210,14 @@ class GenerationService:
             busy.append(self._meter.batch_seconds(len(batch), max(j.budget for j in batch), done))
         return busy
 
+    def _etas(self, order: list[Job]) -> list[float]:
+        """Seconds until each waiting job in ``order`` should be done (see ``plan_etas``)."""
+        return plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
+                         self.shared_batch)
+
     def _user_etas(self, user_key: str) -> list[float]:
         order = self._queue.ordered()
-        etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
-                             self.shared_batch)
+        etas = self._etas(order)
         waiting = [eta for job, eta in zip(order, etas, strict=True) if job.user_key == user_key]
         running = [s for w, s in zip(self._workers, self._busy_seconds(), strict=True)
                    if any(j.user_key == user_key and j.state == "running"
@@ -228,8 +230,7 @@ class GenerationService:
         """Send a QueueUpdate to each waiting job whose position or ETA moved."""
         with self._cond:
             order = self._queue.ordered()
-            etas = plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
-                             self.shared_batch)
+            etas = self._etas(order)
             due = []
             for pos, (job, eta) in enumerate(zip(order, etas, strict=True), start=1):
                 update = QueueUpdate(pos, round(eta, 2))
@@ -337,10 +338,9 @@ class GenerationService:
         return fair_shares(demand, self.max_batch, self.shared_batch)
 
     def hold(self, worker: int, jobs: list[Job]) -> set[int]:
-        """Which of a batch's unfinished rows sit out the next step: each user's rows past
-        its fair share. ``jobs`` come in the engine's order (decoding, joining, then already
-        held), so rows already sitting out stay out and rows never swap places; held rows
-        resume as soon as the share allows (when the other users' rows are done)."""
+        """Which of a batch's unfinished rows sit out the next step: each user's rows past its
+        fair share. ``jobs`` come in the engine's order (decoding, joining, then held), so
+        held rows stay out, never swapping places, until the share allows them back."""
         with self._cond:
             shares = self._shares(per_user(jobs))
         return over_share(jobs, shares)

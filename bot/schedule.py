@@ -189,10 +189,7 @@ def plan_etas(
     etas = [0.0] * len(waiting)
     left = list(range(len(waiting)))
     while left:
-        demand: dict[str, int] = {}
-        for i in left:
-            demand[waiting[i].user_key] = demand.get(waiting[i].user_key, 0) + 1
-        shares = fair_shares(demand, max_batch, shared)
+        shares = fair_shares(per_user(waiting[i] for i in left), max_batch, shared)
         chunk = []
         for i in left:
             user = waiting[i].user_key
