@@ -145,7 +145,10 @@ def test_ratelimit_reschedules_the_reply(server, tmp_path):
                     "Take a break for 6 seconds before trying again."))
     cfg = reddit_config(tmp_path, server.url)
     started = time.monotonic()
-    _run(cfg, lambda: fake.replies_to(c), timeout=30)
+    # Wait for the ledger too: stopping the adapter right after the fake saw the reply could
+    # cancel it before it records "posted" (a crash, which the ledger recovers from).
+    _run(cfg, lambda: fake.replies_to(c) and c in (led := _ledger(cfg))
+         and led[c].state == "posted", timeout=30)
     assert time.monotonic() - started >= 5.5  # it waited as Reddit said
     assert len(fake.replies_to(c)) == 1 and len(fake.calls("POST", "/api/comment")) == 2
     row = _ledger(cfg)[c]
