@@ -38,7 +38,7 @@ class StandInGenerator:
         self.delay = 1.0 / tokens_per_s
 
     def generate(self, prompts, params, on_token=None, should_stop=None):
-        from engine.generate import GenResult
+        from engine.generation.generator import GenResult
 
         started, texts = time.monotonic(), ["" for _ in prompts]
         for step in range(max(p.max_new_tokens for p in params)):
@@ -58,7 +58,7 @@ class StandInGenerator:
 def _generator(model: str | None):
     if not model:
         return StandInGenerator()
-    from engine.generate import Generator
+    from engine.generation.generator import Generator
 
     return Generator(Path(model).expanduser())
 

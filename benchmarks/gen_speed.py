@@ -1,4 +1,4 @@
-"""Measure generation speed (new tokens/s) of engine.generate.Generator; prints a table.
+"""Measure generation speed (new tokens/s) of engine.generation.generator.Generator; prints a table.
 
 Usage: python benchmarks/gen_speed.py MODEL_DIR [--dtypes float32,bfloat16,int8]
        [--batches 1,4,8] [--threads N] [--tokens 100] [--repeats 2]
@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from engine.generate import Generator, GenParams  # noqa: E402
+from engine.generation.generator import Generator, GenParams  # noqa: E402
 
 PROMPT = "Dorothy looked up at the tall trees and"
 

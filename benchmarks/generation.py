@@ -1,6 +1,6 @@
 """Benchmark the generation queue on a real model and print one table.
 
-Measures, through ``bot.queue.GenerationService`` (so queueing and batching count):
+Measures, through ``bot.serving.service.GenerationService`` (so queueing and batching count):
 single-request tokens/s; aggregate tokens/s and p50/p95 latency with N concurrent requests;
 8 concurrent vs the same 8 served one at a time (target >= 3x); fairness (user A floods,
 user B sends one, at the same moment and again once A's first batch is running: B's wait,
@@ -24,8 +24,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.queue import GenerationService  # noqa: E402
-from engine.generate import Generator, GenParams  # noqa: E402
+from bot.serving.service import GenerationService  # noqa: E402
+from engine.generation.generator import Generator, GenParams  # noqa: E402
 
 PROMPTS = [
     "Dorothy walked along the yellow road until",
@@ -146,7 +146,7 @@ def heldout_bpc(model: Path, path: Path, threads: int | None) -> str:
     """Bits per char on the first 100,000 chars of a cleaned book, if the engine has it."""
     try:
         from engine.corpus import parse_book
-        from engine.evaluate import bits_per_char
+        from engine.training.evaluation import bits_per_char
     except ImportError as exc:
         return f"n/a ({exc})"
     text = parse_book(path).text

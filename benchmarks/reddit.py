@@ -29,7 +29,7 @@ from tests.e2e.reddit_harness import EchoGenerator, reddit_config, run_until  # 
 def _generator(model: str | None):
     if not model:
         return EchoGenerator()
-    from engine.generate import Generator
+    from engine.generation.generator import Generator
 
     return Generator(Path(model).expanduser())
 

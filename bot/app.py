@@ -17,7 +17,7 @@ from bot import migrate
 from bot.config import Config
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
-from bot.stats import StatsService
+from bot.stats_service import StatsService
 from bot.store import GuardIndex, Store, load_salt
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class App:
     cfg: Config
     store: Store
     stats: StatsService
-    service: Any  # bot.queue.GenerationService | None
+    service: Any  # bot.serving.service.GenerationService | None
     dispatcher: Dispatcher
 
 
@@ -43,7 +43,7 @@ def open_store(cfg: Config) -> Store:
 
 def load_guard(store: Store):
     """The verbatim guard over every ingested book (None when no books are ingested)."""
-    from engine.guard import VerbatimGuard
+    from engine.generation.guard import VerbatimGuard
 
     with store.session() as s:
         rows = s.execute(select(GuardIndex.k, GuardIndex.hashes)).all()
@@ -65,7 +65,7 @@ def load_generators(cfg: Config, store: Store) -> list:
 def load_generator(cfg: Config, guard=None):
     """Load the configured model once; None (with a warning) when it is not there."""
     from engine.errors import ModelError
-    from engine.generate import Generator
+    from engine.generation.generator import Generator
 
     model_dir = cfg.model_dir()
     if not model_dir.exists():
@@ -86,7 +86,7 @@ def load_generator(cfg: Config, guard=None):
 async def open_app(cfg: Config, *, generator: Any = None,
                    load_model: bool = True) -> AsyncIterator[App]:
     """Open the store, load the model, start the queue worker; close all of it on exit."""
-    from bot.queue import GenerationService
+    from bot.serving.service import GenerationService
 
     store = await asyncio.to_thread(open_store, cfg)
     stats = StatsService(store, cfg)
@@ -95,11 +95,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
         if generator is None and load_model:
             generator = await asyncio.to_thread(load_generators, cfg, store) or None
         if generator is not None:
-            q = cfg.queue
-            service = GenerationService(generator, max_batch=q.max_batch,
-                                        shared_batch=q.shared_batch,
-                                        per_user_pending=q.per_user_pending,
-                                        max_pending=q.max_pending, timeout_s=q.timeout_s)
+            service = GenerationService.from_config(generator, cfg.queue)
             await service.start()
         await asyncio.to_thread(stats.warm)
         yield App(cfg, store, stats, service, Dispatcher(cfg, store, stats, service))
@@ -143,7 +139,7 @@ def platform_secrets(cfg: Config) -> dict[str, Any]:
                               "(or set [discord] enabled = false)")
         found["discord"] = token
     if cfg.reddit is not None and cfg.reddit.enabled:
-        from bot.adapters.reddit import credentials_from_env
+        from bot.adapters.reddit.adapter import credentials_from_env
 
         found["reddit"] = credentials_from_env(cfg)
     return found
@@ -152,11 +148,11 @@ def platform_secrets(cfg: Config) -> dict[str, Any]:
 def _platform_adapters(app: App, secrets: dict[str, Any]) -> list:
     adapters = []
     if "discord" in secrets:
-        from bot.adapters.discord import DiscordAdapter
+        from bot.adapters.discord.adapter import DiscordAdapter
 
         adapters.append(DiscordAdapter(app, secrets["discord"]))
     if "reddit" in secrets:
-        from bot.adapters.reddit import RedditAdapter
+        from bot.adapters.reddit.adapter import RedditAdapter
 
         adapters.append(RedditAdapter(app, secrets["reddit"]))
     return adapters

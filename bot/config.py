@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConfigError
-from engine.params import GenParams
+from engine.generation.params import GenParams
 
 _GEN = GenParams()  # the engine's defaults are the config's defaults
 

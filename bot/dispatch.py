@@ -16,10 +16,10 @@ from typing import Any
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
 from bot.messages import EventCallback, Reply, Request
-from bot.stats import StatsService
+from bot.stats_service import StatsService
 from bot.store import Store
 from engine.errors import EngineError
-from engine.params import GenParams
+from engine.generation.params import GenParams
 
 log = logging.getLogger(__name__)
 

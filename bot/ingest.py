@@ -6,7 +6,6 @@ here, once, so stats requests only read rows. Parsing runs in worker processes, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -20,8 +19,11 @@ from sqlalchemy import delete, insert, select
 from bot.config import Config
 from bot.errors import BadRequest
 from bot.store import Book, BookChart, BookText, Chapter, GuardIndex, Sentence, Store
-from engine import arcs, charts, corpus, guard, sentiment
+from engine import corpus
 from engine.errors import CorpusError
+from engine.generation import guard
+from engine.hashing import file_sha256
+from engine.stats import arcs, charts, sentiment
 
 GUARD_K = 8
 # Bump when the analysis (cleaning, scoring, arcs, charts, guard) changes: books stored by an
@@ -65,14 +67,6 @@ class IngestResult:
             f"front / {r.get('back_lines', 0)} back lines; {r.get('chapters', 0)} chapters, "
             f"{r.get('sentences', 0)} sentences, {r.get('words', 0)} words"
         )
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def analyse(path: Path, ewma_span: int) -> Analysed:

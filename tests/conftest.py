@@ -16,8 +16,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-OZ_DIR = REPO_ROOT / ".." / "shared" / "corpus" / "oz"
+from tests.paths import OZ_DIR, REPO_ROOT  # noqa: E402,F401 (fixtures below use them)
+
 TINY_BOOK = "01-the-wonderful-wizard-of-oz.txt"
 EOS = "<|endoftext|>"
 

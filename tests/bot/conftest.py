@@ -8,8 +8,9 @@ import pytest
 from bot.app import open_store
 from bot.config import load_config
 from bot.ingest import Ingestor
+from tests.paths import OZ_DIR
 
-OZ = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "oz"
+OZ = OZ_DIR
 FEW = ["01-the-wonderful-wizard-of-oz.txt", "02-the-marvelous-land-of-oz.txt",
        "03-ozma-of-oz.txt"]
 

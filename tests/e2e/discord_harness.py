@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.adapters.discord import DiscordAdapter
+from bot.adapters.discord.adapter import DiscordAdapter
 from bot.app import App, open_app
 from bot.config import Config, load_config
 from tests.e2e.fake_discord import Exchange, FakeDiscord

@@ -34,7 +34,7 @@ class EchoGenerator:
         self.delay_s = delay_s
 
     def generate(self, prompts, params, on_token=None, should_stop=None):
-        from engine.generate import GenResult
+        from engine.generation.generator import GenResult
 
         time.sleep(self.delay_s)
         out = []
@@ -52,7 +52,7 @@ async def run_until(cfg: Config, done: Callable[[], bool], *, timeout: float = 2
     """Run the real RedditAdapter in this loop until done() holds; returns the adapter.
 
     Fails if the adapter stops by itself or the time runs out."""
-    from bot.adapters.reddit import RedditAdapter
+    from bot.adapters.reddit.adapter import RedditAdapter
     from bot.app import open_app
 
     async with open_app(cfg, generator=generator or EchoGenerator()) as app:
@@ -74,7 +74,7 @@ async def run_until(cfg: Config, done: Callable[[], bool], *, timeout: float = 2
 
 
 def _creds(cfg: Config):
-    from bot.adapters.reddit import RedditCredentials
+    from bot.adapters.reddit.adapter import RedditCredentials
 
     return RedditCredentials(*CREDS_ENV.values())
 

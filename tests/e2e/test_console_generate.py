@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 
 
 def chat(home: Path, model: Path, lines: list[str]) -> subprocess.CompletedProcess:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 HOME = Path(os.environ.get("SPREN_HOME", REPO / ".spren"))
 DEMO = HOME / "models" / "oz-demo"
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.store import Interaction
-from engine.generate import Generator, GenParams
+from engine.generation.generator import Generator, GenParams
 from tests.e2e.discord_harness import make_config, running_bot
 
 ZWSP = "\u200b"

@@ -10,8 +10,9 @@ import pytest
 from bot.app import open_store
 from bot.ingest import Ingestor
 from tests.e2e.discord_harness import make_config, running_bot
+from tests.paths import OZ_DIR
 
-OZ = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "oz"
+OZ = OZ_DIR
 BOOKS = ["01-the-wonderful-wizard-of-oz.txt", "02-the-marvelous-land-of-oz.txt"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,7 @@ import discord  # noqa: F401
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import cli
+from bot.cli.main import cli
 from tests.e2e import fake_discord_payloads as P
 from tests.e2e.fake_discord import FakeDiscord
 

@@ -21,8 +21,8 @@ from tests.e2e.reddit_harness import serve
 
 pytestmark = pytest.mark.slow
 ROUNDS = 10
-PRELOAD = ["tests.e2e.reddit_harness", "bot.app", "bot.queue", "bot.adapters.reddit",
-           "engine.generate"]
+PRELOAD = ["tests.e2e.reddit_harness", "bot.app", "bot.serving.service",
+           "bot.adapters.reddit.adapter", "engine.generation.generator"]
 KILL_AT = {"post": ("POST", "/api/comment"), "read": ("POST", "/api/read_message"),
            "info": ("GET", "/api/info")}
 

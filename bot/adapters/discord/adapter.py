@@ -1,0 +1,140 @@
+"""The Discord adapter: a discord.py client with slash commands, wired to the Dispatcher.
+
+``DiscordAdapter(app, token).run()`` connects to the gateway and serves interactions until
+cancelled. Slash commands are never synced here (not in ``on_ready``, which re-runs on every
+reconnect): ``spren discord sync`` does that explicitly over REST via ``sync_commands``.
+
+Split by responsibility: ``discord_commands`` (the command tree), ``discord_flow`` (one
+interaction's life), ``discord_replies`` (sending a Reply), ``discord_stream`` (throttled
+edits), ``discord_limits`` (cooldowns and caps), ``discord_text`` (splitting, mentions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import discord
+import yarl
+from discord import app_commands
+
+from bot.adapters.discord.commands import add_commands
+from bot.adapters.discord.flow import InteractionFlow
+from bot.adapters.discord.replies import NO_MENTIONS, send_private
+from bot.config import Config, DiscordConfig
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+ERROR_MESSAGE = ("Something went wrong on our side; it has been logged. "
+                 "Please try again in a minute.")
+
+
+def discord_config(cfg: Config) -> DiscordConfig:
+    """The [discord] section, or its defaults when the file has none."""
+    return cfg.discord if cfg.discord is not None else DiscordConfig()
+
+
+@contextmanager
+def discord_endpoints(api_base: str = "", gateway_url: str = "") -> Iterator[None]:
+    """Point discord.py at another REST base / gateway (tests, proxies); restored on exit."""
+    old_base = discord.http.Route.BASE
+    old_gateway = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    if api_base:
+        discord.http.Route.BASE = api_base.rstrip("/")
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+    try:
+        yield
+    finally:
+        discord.http.Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+class SprenTree(app_commands.CommandTree):
+    """The command tree, with the one error handler for every command."""
+
+    flow: InteractionFlow | None = None
+
+    async def on_error(self, interaction: discord.Interaction,
+                       error: app_commands.AppCommandError) -> None:
+        """Log the details; show the user a short private message."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        name = interaction.command.name if interaction.command else "?"
+        log.error("/%s failed (interaction %s)", name, interaction.id, exc_info=cause)
+        try:
+            await send_private(interaction, ERROR_MESSAGE)
+        except discord.HTTPException:
+            log.warning("could not tell the user about the failure of /%s", name,
+                        exc_info=True)
+        if self.flow is not None:
+            await self.flow.record(interaction, name, "error", f"{type(cause).__name__}: {cause}")
+
+
+class SprenClient(discord.Client):
+    """A client that needs no privileged intents: it only serves interactions."""
+
+    def __init__(self, cfg: Config, flow: InteractionFlow | None):
+        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS)
+        self.tree = SprenTree(self)
+        self.tree.flow = flow
+        add_commands(self.tree, cfg, flow)
+
+    async def on_ready(self) -> None:
+        # deliberately no tree.sync() here: on_ready runs again after every reconnect
+        log.info("Discord: connected as %s", self.user)
+
+
+class DiscordAdapter:
+    """Serves the slash commands of one bot account until cancelled."""
+
+    def __init__(self, app, token: str):
+        self.app = app
+        self.token = token
+        self.dcfg = discord_config(app.cfg)
+        self.flow = InteractionFlow(app, self.dcfg)
+        self.client: SprenClient | None = None
+
+    async def run(self) -> None:
+        """Connect (reconnecting as needed) and serve until the task is cancelled."""
+        with discord_endpoints(self.dcfg.api_base, self.dcfg.gateway_url):
+            self.client = SprenClient(self.app.cfg, self.flow)
+            async with self.client:
+                try:
+                    await self.client.start(self.token, reconnect=True)
+                except discord.LoginFailure as exc:
+                    raise ConfigError(_token_help(self.dcfg)) from exc
+                finally:
+                    await self._stop_handlers()
+
+    async def _stop_handlers(self) -> None:
+        """Cancel interactions still being served, so nothing outlives the client."""
+        tasks = [t for t in self.flow.tasks if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _token_help(dcfg: DiscordConfig) -> str:
+    return (f"Discord rejected the bot token in ${dcfg.token_env}. Copy it again from the "
+            "Developer Portal (your application → Bot → Reset Token) and set "
+            f"{dcfg.token_env}.")
+
+
+async def sync_commands(cfg: Config, token: str,
+                        guild: int | None = None) -> list[app_commands.AppCommand]:
+    """Register the slash commands over REST only (no gateway): globally or in one guild."""
+    dcfg = discord_config(cfg)
+    with discord_endpoints(dcfg.api_base, dcfg.gateway_url):
+        client = SprenClient(cfg, flow=None)
+        async with client:
+            try:
+                await client.login(token)
+            except discord.LoginFailure as exc:
+                raise ConfigError(_token_help(dcfg)) from exc
+            target = discord.Object(id=guild) if guild else None
+            if target is not None:
+                client.tree.copy_global_to(guild=target)
+            return await client.tree.sync(guild=target)

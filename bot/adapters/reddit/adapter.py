@@ -1,0 +1,384 @@
+"""The Reddit adapter: summons in comments and the inbox -> exactly one reply each.
+
+praw is synchronous, so every praw call runs on one dedicated worker thread and the event
+loop never waits on the network; ledger writes run in `asyncio.to_thread`. The ledger row
+of a summons is written before each step that touches Reddit, so a crash at any point
+resumes instead of repeating: a row left in `posting` is checked against the bot's own
+comments before it is posted again, and inbox items are marked read only once finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import praw.exceptions
+import prawcore
+
+from bot.adapters.reddit import client as rc_api
+from bot.adapters.reddit.client import Failure, RedditCredentials, classify
+from bot.adapters.reddit.ledger import FINAL, Ledger, Row
+from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
+from bot.adapters.reddit.text import (
+    OPT_IN,
+    OPT_OUT,
+    clean_prompt,
+    find_trigger,
+    footer,
+    format_reply,
+    has_command,
+    keyword_pattern,
+    mention_pattern,
+)
+from bot.config import Config
+from bot.errors import ConfigError
+from bot.messages import Request
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6  # transient failures of one summons before it is given up
+BACKOFF_CAP_S = 600.0
+REDDIT_ERRORS = (praw.exceptions.PRAWException, prawcore.PrawcoreException)
+LOCKED_PM = ("The thread you summoned me in is locked, so I could not reply there. "
+             "Here is your passage:\n\n")
+
+__all__ = ["RedditAdapter", "RedditCredentials", "credentials_from_env"]
+
+
+def credentials_from_env(cfg: Config) -> RedditCredentials:
+    """Read the script app's credentials from the variables [reddit] names."""
+    r = cfg.reddit
+    names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
+    values = [cfg.secret(n) for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise ConfigError(
+            f"[reddit] is configured but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
+            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
+    return RedditCredentials(*values)
+
+
+def backoff(n: int, base: float) -> float:
+    """Seconds to wait after n consecutive failures: doubling from base, capped."""
+    return min(BACKOFF_CAP_S, max(base, 0.05) * 2 ** max(n - 1, 0))
+
+
+def join_passage(prompt: str, continuation: str) -> str:
+    """The prompt followed by its continuation, as one passage."""
+    continuation = continuation.strip()
+    if not continuation or continuation == "…":
+        return prompt
+    glue = "" if continuation[0] in ".,;:!?'’”)" else " "
+    return f"{prompt}{glue}{continuation}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RedditAdapter:
+    """Polls the inbox and the watched subreddits; answers each summons exactly once."""
+
+    def __init__(self, app: Any, creds: RedditCredentials):
+        self.app, self.cfg, self.rc = app, app.cfg, app.cfg.reddit
+        self.creds = creds
+        self.ledger = Ledger(app.store)
+        self.keyword = self.rc.keyword or "!" + self.cfg.bot.generate_command
+        self.me = ""
+        self._reddit = None
+        self._net = ThreadPoolExecutor(1, thread_name_prefix="reddit-net")
+        self._mention = None
+        self._keyword = keyword_pattern(self.keyword)
+        self._replied: dict[str, str] = {}  # summons fullname -> the bot's reply
+        self._inflight: set[str] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._failures = 0  # consecutive failed polls
+        self._post_after = 0.0  # a RATELIMIT holds every post until then (time.time)
+        self._slots = asyncio.Semaphore(max(1, self.cfg.queue.max_batch))
+
+    # ---- plumbing ----------------------------------------------------------------------
+    async def _call(self, fn, *args):
+        """Run a reddit_client function on the praw thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._net, partial(fn, self._reddit, *args))
+
+    async def _db(self, fn, *args, **kwargs):
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Connect, reconcile with the bot's own comments, then poll until cancelled."""
+        try:
+            await self._start()
+            while True:
+                await self._tick()
+                await asyncio.sleep(backoff(self._failures + 1, self.rc.poll_interval_s)
+                                    if self._failures else self.rc.poll_interval_s)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._net.shutdown(wait=False, cancel_futures=True)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._reddit = await loop.run_in_executor(
+            self._net, rc_api.connect, self.creds, self.rc)
+        self.me = await self._retrying(rc_api.whoami)
+        self._mention = mention_pattern(self.me)
+        fixed = await self._reconcile()
+        log.info("reddit: signed in as u/%s; watching %s for %s; %d replies reconciled",
+                 self.me, ", ".join(self.rc.subreddits) or "no subreddits", self.keyword,
+                 len(fixed))
+
+    async def _retrying(self, fn, *args):
+        """Call until it works; auth failures stop the adapter with a clear message."""
+        while True:
+            try:
+                return await self._call(fn, *args)
+            except (prawcore.OAuthException, prawcore.InvalidToken) as exc:
+                raise ConfigError(f"Reddit refused the credentials ({exc}): check the "
+                                  "[reddit] *_env variables and the script app") from exc
+            except REDDIT_ERRORS as exc:
+                self._failures += 1
+                log.warning("reddit: %s failed (%s); retrying", fn.__name__, exc)
+                await asyncio.sleep(backoff(self._failures, self.rc.poll_interval_s))
+
+    async def _reconcile(self) -> list[str]:
+        """Record replies the bot made but never wrote down (a crash after posting)."""
+        self._replied.update(await self._retrying(rc_api.own_replies, self.me))
+        return await self._db(self.ledger.reconcile, dict(self._replied))
+
+    # ---- polling ---------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        try:
+            inbox = await self._call(rc_api.unread)
+            stream = await self._call(rc_api.subreddit_comments, self.rc.subreddits)
+        except REDDIT_ERRORS as exc:
+            self._failures += 1
+            log.warning("reddit: polling failed (%s); next try in %.1f s", exc,
+                        backoff(self._failures + 1, self.rc.poll_interval_s))
+            return
+        self._failures = 0
+        await self._ingest_all(inbox, stream)
+        await self._spawn_due()
+
+    async def _ingest_all(self, inbox: list[Summon], stream: list[Summon]) -> None:
+        stream = [s for s in stream if find_trigger(s.body, self._keyword) is not None]
+        known = await self._db(self.ledger.known, [s.fullname for s in inbox + stream])
+        to_read = [s.fullname for s in inbox if s.fullname in known
+                   and known[s.fullname].state in FINAL and not known[s.fullname].marked_read]
+        for s in inbox + stream:
+            if s.fullname not in known:
+                known[s.fullname] = None  # the same comment can arrive by both routes
+                if await self._ingest(s):
+                    to_read.append(s.fullname)
+        await self._mark_read(to_read)
+
+    async def _ingest(self, s: Summon) -> bool:
+        """Record a new item as queued or skipped; True when it is finished at once."""
+        key = self.ledger.user_key(s.author) if s.author else "[deleted]"
+        if s.from_inbox and s.author and (has_command(s.body, OPT_OUT)
+                                          or has_command(s.body, OPT_IN)):
+            out = has_command(s.body, OPT_OUT)
+            await self._db(self.ledger.set_opt_out, key, out)
+            log.info("reddit: a user opted %s", "out" if out else "in")
+            return await self._record(s, key, "", "skipped", "opt-out" if out else "opt-in")
+        raw = self._trigger(s)
+        if raw is None:
+            return s.from_inbox and await self._record(s, key, "", "skipped", "no summons")
+        prompt = clean_prompt(raw, self.cfg.bot.max_prompt_chars, self.cfg.bot.default_prompt)
+        if s.fullname in self._replied:
+            await self._db(self.ledger.insert, s, key, prompt, "posted")
+            await self._db(self.ledger.update, s.fullname,
+                           reply_fullname=self._replied[s.fullname])
+            return True
+        reason = "private message" if s.kind == "message" else None
+        if reason is None:
+            facts = await self._db(self.ledger.facts, s, key, _now())
+            reason = skip_reason(s, self.me, self.rc, facts)
+        if reason:
+            log.info("reddit: skipped %s (%s)", s.fullname, reason)
+            return await self._record(s, key, prompt, "skipped", reason)
+        await self._record(s, key, prompt, "queued", None)
+        return False
+
+    def _trigger(self, s: Summon) -> str | None:
+        """The text after the bot's name or keyword, if the item summons the bot."""
+        if s.kind == "keyword":
+            return find_trigger(s.body, self._keyword)
+        hit = find_trigger(s.body, self._mention)
+        return hit if hit is not None else find_trigger(s.body, self._keyword)
+
+    async def _record(self, s: Summon, key: str, prompt: str, state: str,
+                      error: str | None) -> bool:
+        await self._db(self.ledger.insert, s, key, prompt, state, error)
+        if state == "queued":
+            await self._db(self.ledger.update, s.fullname, seed=random.randrange(1, 2**31))
+        return state in FINAL
+
+    async def _spawn_due(self) -> None:
+        for row in await self._db(self.ledger.due, _now()):
+            if row.fullname in self._inflight:
+                continue
+            self._inflight.add(row.fullname)
+            task = asyncio.create_task(self._process(row), name=f"reddit-{row.fullname}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _mark_read(self, fullnames: list[str]) -> None:
+        """Mark finished inbox items read; on failure the next poll tries again."""
+        if not fullnames:
+            return
+        try:
+            await self._call(rc_api.mark_read, fullnames)
+        except REDDIT_ERRORS as exc:
+            log.warning("reddit: marking %d items read failed (%s)", len(fullnames), exc)
+            return
+        for f in fullnames:
+            await self._db(self.ledger.update, f, marked_read=True)
+
+    # ---- one summons --------------------------------------------------------------------------
+    async def _process(self, row: Row) -> None:
+        async with self._slots:
+            try:
+                await self._advance(row)
+            except asyncio.CancelledError:
+                raise
+            except REDDIT_ERRORS as exc:
+                await self._transient(row, classify(exc))
+            except Exception as exc:  # the Reddit loop's one handler: record, retry later
+                log.exception("reddit: summons %s failed unexpectedly", row.fullname)
+                await self._transient(row, Failure("transient", type(exc).__name__, str(exc)))
+            finally:
+                self._inflight.discard(row.fullname)
+
+    async def _advance(self, row: Row) -> None:
+        if row.state == "posting" and await self._already_replied(row):
+            return
+        live = await self._call(rc_api.live_summon, row.fullname, row.link_id, row.kind)
+        if live is None or live_reason(live) == "target deleted":
+            return await self._finish(row, "skipped", "target deleted")
+        if await self._db(self.ledger.is_opted_out, row.author):
+            return await self._finish(row, "skipped", "opted out")
+        if row.state in ("seen", "queued", "generating"):
+            row = await self._generate(row, live)
+        if row is not None:
+            await self._post(row, live)
+
+    async def _generate(self, row: Row, live: Summon) -> Row | None:
+        """Generate through the Dispatcher; store text and seed before any post."""
+        await self._db(self.ledger.update, row.fullname, state="generating")
+        req = Request(platform="reddit", user=live.author.lower(),
+                      command=self.cfg.bot.generate_command,
+                      args={"prompt": row.prompt, "seed": row.seed},
+                      channel=row.subreddit, request_id=row.fullname)
+        reply = await self.app.dispatcher.handle(req)
+        if reply.outcome == "ok":
+            passage = join_passage(str(reply.meta.get("prompt") or row.prompt), reply.text)
+            await self._db(self.ledger.update, row.fullname, state="ready", output=passage,
+                           seed=reply.meta.get("seed", row.seed), error=None)
+            return await self._db(self.ledger.get, row.fullname)
+        if reply.retry_after is not None:  # the queue is full: come back later
+            await self._reschedule(row, reply.retry_after, "queued", f"busy: {reply.text}")
+        else:
+            await self._finish(row, "failed", f"generation {reply.outcome}: {reply.text[:300]}")
+        return None
+
+    async def _post(self, row: Row, live: Summon) -> None:
+        wait = self._post_after - time.time()
+        if wait > 0:
+            return await self._reschedule(row, wait, "ready", "waiting for Reddit's rate limit")
+        if live.locked:
+            return await self._fail_locked(row, live)
+        text = format_reply(row.output or "", spoiler=self._spoiler(row.subreddit),
+                            footer_text=footer(self.cfg.bot.source_url),
+                            max_chars=self.rc.max_reply_chars)
+        await self._db(self.ledger.update, row.fullname, state="posting",
+                       attempts=row.attempts + 1)
+        try:
+            reply_name = await self._call(rc_api.post_reply, row.fullname, text)
+        except REDDIT_ERRORS as exc:
+            return await self._post_failed(row, live, classify(exc))
+        self._replied[row.fullname] = reply_name
+        await self._db(self.ledger.update, row.fullname, state="posted",
+                       reply_fullname=reply_name, error=None, next_attempt_at=None)
+        log.info("reddit: replied to %s with %s", row.fullname, reply_name)
+        if row.kind != "keyword":
+            await self._mark_read([row.fullname])
+
+    def _spoiler(self, subreddit: str | None) -> bool:
+        subs = {s.lower().removeprefix("r/") for s in self.rc.spoiler_subreddits}
+        return (subreddit or "").lower() in subs
+
+    async def _already_replied(self, row: Row) -> bool:
+        """A post may have reached Reddit before a crash or error: look before posting."""
+        self._replied.update(await self._call(rc_api.own_replies, self.me))
+        if row.fullname not in self._replied:
+            return False
+        await self._db(self.ledger.reconcile, {row.fullname: self._replied[row.fullname]})
+        log.info("reddit: %s was already answered; recorded it", row.fullname)
+        if row.kind != "keyword":
+            await self._mark_read([row.fullname])
+        return True
+
+    # ---- failures -------------------------------------------------------------------------------
+    async def _post_failed(self, row: Row, live: Summon, f: Failure) -> None:
+        log.warning("reddit: reply to %s failed: %s %s", row.fullname, f.code, f.message)
+        if f.kind == "ratelimit":  # nothing was created: wait as told, uncounted
+            self._post_after = time.time() + f.retry_after
+            await self._db(self.ledger.update, row.fullname, attempts=row.attempts)
+            return await self._reschedule(row, f.retry_after, "ready", f"{f.code}: {f.message}")
+        if f.code == "THREAD_LOCKED":
+            return await self._fail_locked(row, live)
+        if f.kind == "banned" and row.subreddit:
+            await self._db(self.ledger.ban, row.subreddit, _now(), self.rc.ban_recheck_hours)
+            return await self._finish(row, "failed", f"banned from r/{row.subreddit}")
+        if f.kind == "permanent":
+            return await self._finish(row, "failed", f"{f.code}: {f.message}")
+        await self._transient(row, f, counted=True)
+
+    async def _transient(self, row: Row, f: Failure, counted: bool = False) -> None:
+        """Retry later with growing backoff, keeping the state on disk (posting stays posting)."""
+        cur = await self._db(self.ledger.get, row.fullname) or row
+        attempts = cur.attempts if counted else cur.attempts + 1
+        if not counted:
+            await self._db(self.ledger.update, row.fullname, attempts=attempts)
+        if attempts >= MAX_ATTEMPTS:
+            return await self._finish(row, "failed", f"gave up after {attempts} tries: "
+                                                     f"{f.code} {f.message}"[:500])
+        await self._reschedule(row, backoff(attempts, self.rc.poll_interval_s), cur.state,
+                               f"{f.code}: {f.message}"[:500])
+
+    async def _reschedule(self, row: Row, delay: float, state: str, error: str) -> None:
+        await self._db(self.ledger.update, row.fullname, state=state, error=error,
+                       next_attempt_at=_now() + timedelta(seconds=delay))
+
+    async def _fail_locked(self, row: Row, live: Summon) -> None:
+        """A locked thread: record the failure, then send the passage privately (once)."""
+        await self._finish(row, "failed", "THREAD_LOCKED (private message pending)")
+        if not row.output or not live.author:
+            return
+        try:
+            await self._call(rc_api.send_message, live.author, "Your passage",
+                             LOCKED_PM + row.output)
+        except REDDIT_ERRORS as exc:
+            log.warning("reddit: private message for %s failed (%s)", row.fullname, exc)
+            note = f"THREAD_LOCKED (private message failed: {classify(exc).code})"
+        else:
+            note = "THREAD_LOCKED (sent by private message)"
+        await self._db(self.ledger.update, row.fullname, error=note)
+
+    async def _finish(self, row: Row, state: str, error: str | None) -> None:
+        await self._db(self.ledger.update, row.fullname, state=state, error=error,
+                       next_attempt_at=None)
+        log.info("reddit: %s %s (%s)", row.fullname, state, error)
+        if row.kind != "keyword":
+            await self._mark_read([row.fullname])

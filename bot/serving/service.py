@@ -1,0 +1,402 @@
+"""The fair generation queue: the event loop's door to the engine worker thread.
+
+``GenerationService.generate`` queues a request and awaits its result. Worker threads
+(``bot.serving.worker.EngineWorker``, one by default) take waiting jobs round-robin across users, up
+to ``max_batch`` at a time, as one batched ``Generator.generate`` call that waiting jobs join
+between decoding steps. While several users want rows, each gets a fair share of a smaller
+batch (``shared_batch``, see ``bot.serving.fair_queue.fair_shares``); a flooder's rows
+past its share are held, so a newcomer starts at once in a batch the flood does not slow
+down. Callbacks (``QueueUpdate`` while waiting, ``TokenUpdate`` while streaming) run on the
+event loop thread via ``loop.call_soon_threadsafe``; the loop never waits on model work.
+
+Workers: one generator gives one worker thread (the default and the tested setup); a list
+gives one thread each, each with its own model. On CPU those compete for the same cores, so
+batching is the cheaper way to serve many people at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.config import QueueConfig
+from bot.errors import Cancelled, QueueFull, user_facing
+from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
+from bot.serving.estimates import QueueSnapshot, ThroughputMeter, plan_etas, worth_sending
+from bot.serving.fair_queue import FairQueue, fair_shares, over_share, per_user
+from bot.serving.worker import EngineWorker, Job
+
+log = logging.getLogger(__name__)
+_DEFAULTS = QueueConfig()  # the [queue] section is the one home of the queue's defaults
+
+SHUTDOWN_MESSAGE = "the bot is shutting down, so your generation was cancelled; try again later"
+
+
+class GenerationService:
+    """Queues generation requests fairly and runs them in batches on worker threads."""
+
+    def __init__(
+        self,
+        generator: Any,
+        *,
+        max_batch: int = _DEFAULTS.max_batch,
+        shared_batch: int = _DEFAULTS.shared_batch,
+        per_user_pending: int = _DEFAULTS.per_user_pending,
+        max_pending: int = _DEFAULTS.max_pending,
+        timeout_s: float = _DEFAULTS.timeout_s,
+        clock: Callable[[], float] = time.monotonic,
+        default_tokens_per_s: float = 50.0,
+        batch_window_s: float = 0.02,
+        tick_s: float = 0.25,
+    ):
+        gens = list(generator) if isinstance(generator, Sequence) else [generator]
+        if not gens or min(max_batch, shared_batch, per_user_pending, max_pending, timeout_s) <= 0:
+            raise ValueError("need a generator, caps of at least 1 and timeout_s > 0")
+        self.max_batch, self.shared_batch = max_batch, min(shared_batch, max_batch)
+        self.per_user_pending, self.max_pending, self.timeout_s = \
+            per_user_pending, max_pending, timeout_s
+        self._clock, self._window, self._tick_s = clock, batch_window_s, tick_s
+        self._cond = threading.Condition()  # guards every field below that the worker touches
+        self._queue = FairQueue()
+        self._meter = ThroughputMeter(default_tokens_per_s)
+        self._inflight: dict[int, list[Job]] = {}
+        self._closing = False
+        self._workers = [EngineWorker(g, self, i, clock) for i, g in enumerate(gens)]
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    @classmethod
+    def from_config(cls, generator: Any, q: QueueConfig) -> GenerationService:
+        """A service with the caps and batch sizes of a ``[queue]`` config section."""
+        return cls(generator, max_batch=q.max_batch, shared_batch=q.shared_batch,
+                   per_user_pending=q.per_user_pending, max_pending=q.max_pending,
+                   timeout_s=q.timeout_s)
+
+    @property
+    def model_id(self) -> str:
+        """The id of the model the workers serve (every worker loads the same one)."""
+        return str(getattr(self._workers[0].generator, "model_id", "unknown"))
+
+    # ----- lifecycle (loop thread) -----
+
+    async def start(self) -> None:
+        """Start the worker thread(s) and the timeout ticker on the running loop."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        for worker in self._workers:
+            worker.start()
+        self._ticker = self._loop.create_task(self._tick(), name="spren-queue-ticker")
+
+    async def close(self, join_timeout_s: float = 30.0) -> None:
+        """Cancel every waiting and running job with ``Cancelled`` and join the thread(s)."""
+        with self._cond:
+            if self._closing:
+                return
+            self._closing = True
+            jobs = self._queue.drain() + [j for b in self._inflight.values() for j in b]
+            for job in jobs:
+                job.stop, job.state = True, "done"
+            self._cond.notify_all()
+        for job in jobs:
+            self._settle(job, error=Cancelled(SHUTDOWN_MESSAGE))
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        if self._loop is not None:
+            await asyncio.to_thread(self._join, join_timeout_s)
+
+    def _join(self, timeout: float) -> None:
+        for worker in self._workers:
+            if not worker.join(timeout):
+                log.warning("engine worker %d did not stop within %.0f s", worker.index, timeout)
+
+    async def __aenter__(self) -> GenerationService:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ----- requests (loop thread) -----
+
+    async def generate(
+        self, user_key: str, prompt: str, params: Any, on_event: EventCallback | None = None
+    ) -> Any:
+        """Queue one prompt and return its ``GenResult``.
+
+        Raises ``QueueFull`` past a cap, ``Cancelled`` on timeout or shutdown, and the
+        generator's ``EngineError`` (or a ``GenerationError`` wrapping any other failure) if
+        generation fails. Cancelling the awaiting task withdraws the job or stops its row.
+        """
+        if hasattr(params, "validate"):
+            params.validate()
+        await self.start()
+        job = self._submit(user_key, prompt, params, on_event)
+        self._publish()
+        try:
+            return await job.future
+        except asyncio.CancelledError:
+            self._withdraw(job)
+            raise
+
+    def _submit(self, user_key: str, prompt: str, params: Any, on_event: Any) -> Job:
+        now = self._clock()
+        with self._cond:
+            self._check_caps(user_key)
+            job = Job(user_key, prompt, params, on_event, self._loop.create_future(), now,
+                      now + self.timeout_s, int(getattr(params, "max_new_tokens", 120)))
+            self._queue.push(job)
+            self._cond.notify_all()
+        return job
+
+    def _check_caps(self, user_key: str) -> None:
+        if self._closing:
+            raise Cancelled(SHUTDOWN_MESSAGE)
+        mine = self._queue.count(user_key) + len(self._running(user_key))
+        if mine >= self.per_user_pending:
+            wait = _retry(min(self._user_etas(user_key), default=1.0))
+            raise QueueFull(f"you already have {mine} generation(s) waiting or running (the "
+                            f"limit is {self.per_user_pending}); try again in ~{wait} s", wait)
+        if len(self._queue) >= self.max_pending:
+            wait = _retry(min(self._busy_seconds(), default=1.0))
+            raise QueueFull(f"the generator is busy ({len(self._queue)} requests waiting); "
+                            f"try again in ~{wait} s", wait)
+
+    def _withdraw(self, job: Job) -> None:
+        with self._cond:
+            if job.state == "waiting":
+                self._queue.remove(job)
+                job.state = "done"
+            job.stop = True
+        self._publish()
+
+    def snapshot(self, user_key: str | None = None) -> QueueSnapshot:
+        """Queue length, rows in flight, measured tokens/s, and this user's positions/ETAs."""
+        with self._cond:
+            order = self._queue.ordered()
+            etas = self._etas(order)
+            mine = tuple((i + 1, round(eta, 2)) for i, (job, eta) in
+                         enumerate(zip(order, etas, strict=True)) if job.user_key == user_key)
+            return QueueSnapshot(
+                queue_length=len(order),
+                in_flight=sum(j.state == "running" for b in self._inflight.values() for j in b),
+                tokens_per_s=self._meter.tokens_per_s, measured=self._meter.measured,
+                workers=len(self._workers), max_batch=self.max_batch, positions=mine,
+                running=len(self._running(user_key)) if user_key is not None else 0,
+            )
+
+    # ----- estimates (callers hold the lock) -----
+
+    def _running(self, user_key: str) -> list[Job]:
+        # A row's result can reach its user before the worker ends the batch: skip done rows.
+        return [j for b in self._inflight.values() for j in b
+                if j.user_key == user_key and j.state == "running" and not j.stop]
+
+    def _busy_seconds(self) -> list[float]:
+        """Per worker, the expected seconds left on its current batch (0 when idle)."""
+        busy = []
+        for worker in self._workers:
+            batch = [j for j in self._inflight.get(worker.index, ()) if j.state == "running"]
+            if not batch:
+                busy.append(0.0)
+                continue
+            done = max(j.tokens for j in batch)
+            busy.append(self._meter.batch_seconds(len(batch), max(j.budget for j in batch), done))
+        return busy
+
+    def _etas(self, order: list[Job]) -> list[float]:
+        """Seconds until each waiting job in ``order`` should be done (see ``plan_etas``)."""
+        return plan_etas(order, self._busy_seconds(), self.max_batch, self._meter,
+                         self.shared_batch)
+
+    def _user_etas(self, user_key: str) -> list[float]:
+        order = self._queue.ordered()
+        etas = self._etas(order)
+        waiting = [eta for job, eta in zip(order, etas, strict=True) if job.user_key == user_key]
+        running = [s for w, s in zip(self._workers, self._busy_seconds(), strict=True)
+                   if any(j.user_key == user_key and j.state == "running"
+                          for j in self._inflight.get(w.index, ()))]
+        return waiting + running
+
+    # ----- events (loop thread) -----
+
+    def _publish(self) -> None:
+        """Send a QueueUpdate to each waiting job whose position or ETA moved."""
+        with self._cond:
+            order = self._queue.ordered()
+            etas = self._etas(order)
+            due = []
+            for pos, (job, eta) in enumerate(zip(order, etas, strict=True), start=1):
+                update = QueueUpdate(pos, round(eta, 2))
+                if job.on_event is not None and worth_sending(job.last_update, update):
+                    job.last_update = update
+                    due.append((job, update))
+        for job, update in due:
+            self._emit(job, update)
+
+    def _deliver_tokens(self, job: Job) -> None:
+        with self._cond:
+            job.token_pending = False
+            text = job.text
+        if not job.future.done():
+            self._emit(job, TokenUpdate(text))
+
+    def _emit(self, job: Job, event: Event) -> None:
+        if job.on_event is None:
+            return
+        try:
+            result = job.on_event(event)
+        except Exception:  # a broken callback must not break the queue for everyone
+            log.exception("on_event callback failed for %s", type(event).__name__)
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.ensure_future(result)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _settle(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
+        if job.future.done():
+            return
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(user_facing(error))
+        self._publish()
+
+    async def _tick(self) -> None:
+        """Expire jobs past their deadline (by the injected clock) and refresh ETAs."""
+        while True:
+            await asyncio.sleep(self._tick_s)
+            self._expire()
+            self._publish()
+
+    def _expire(self) -> None:
+        now = self._clock()
+        with self._cond:
+            late = [j for j in self._queue.ordered() if j.deadline <= now]
+            late += [j for b in self._inflight.values() for j in b
+                     if j.deadline <= now and not j.stop]
+            for job in late:
+                if job.state == "waiting":
+                    self._queue.remove(job)
+                    job.state = "done"
+                job.stop = True
+        for job in late:
+            self._settle(job, error=Cancelled(
+                f"your generation timed out after {self.timeout_s:.0f} s because the bot is "
+                "busy; try again later, perhaps with a shorter length"))
+
+    # ----- the worker's side (BatchSource, called on worker threads) -----
+
+    def next_batch(self, worker: int) -> list[Job] | None:
+        """Block until jobs wait, then take up to ``max_batch`` of them; None on close."""
+        with self._cond:
+            batch: list[Job] = []
+            while not batch:
+                while not self._closing and not len(self._queue):
+                    self._cond.wait()
+                if self._closing:
+                    return None
+                self._gather()
+                batch = self._take(worker, self.max_batch)
+            for job in batch:
+                job.state = "running"
+            self._inflight[worker] = batch
+        self._to_loop(self._publish)
+        return batch
+
+    def admit(self, worker: int, free: int) -> list[Job]:
+        """Move up to ``free`` waiting jobs (round-robin) into the worker's running batch."""
+        with self._cond:
+            if self._closing or not len(self._queue):
+                return []
+            taken = self._take(worker, free)
+            for job in taken:
+                job.state = "running"
+            self._inflight.setdefault(worker, []).extend(taken)
+        self._to_loop(self._publish)
+        return taken
+
+    def _take(self, worker: int, free: int) -> list[Job]:
+        """Up to ``free`` waiting jobs, round-robin, no user past its fair share."""
+        running = per_user(j for j in self._inflight.get(worker, ()) if j.state == "running")
+        shares = self._shares(running)
+        room = {user: shares.get(user, 0) - running.get(user, 0) for user in shares}
+        return self._queue.take_capped(free, room)
+
+    def _shares(self, running: dict[str, int]) -> dict[str, int]:
+        """Each user's fair share of a batch with these rows running (see ``fair_shares``)."""
+        demand = dict(running)
+        for user, waiting in self._queue.counts().items():
+            demand[user] = demand.get(user, 0) + waiting
+        return fair_shares(demand, self.max_batch, self.shared_batch)
+
+    def hold(self, worker: int, jobs: list[Job]) -> set[int]:
+        """Which of a batch's unfinished rows sit out the next step: each user's rows past its
+        fair share. ``jobs`` come in the engine's order (decoding, joining, then held), so
+        held rows stay out, never swapping places, until the share allows them back."""
+        with self._cond:
+            shares = self._shares(per_user(jobs))
+        return over_share(jobs, shares)
+
+    def _gather(self) -> None:
+        """Wait briefly for more requests, so ones sent together share one batch."""
+        until = time.monotonic() + self._window
+        while len(self._queue) < self.max_batch and not self._closing:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)
+
+    def end_batch(self, worker: int) -> None:
+        """Forget the worker's batch (every row has been finished)."""
+        with self._cond:
+            self._inflight.pop(worker, None)
+        self._to_loop(self._publish)
+
+    def on_token(self, job: Job, text: str) -> None:
+        """Record a streamed token; schedule one TokenUpdate delivery if none is pending."""
+        with self._cond:
+            job.tokens += 1
+            job.text = text
+            if job.token_pending or job.on_event is None:
+                return
+            job.token_pending = True
+        self._to_loop(self._deliver_tokens, job)
+
+    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+               joined: int = 0) -> None:
+        """Fold a finished batch's speed into the meter (rows that ``joined`` mid-batch
+        did not all run side by side: count at most max_batch rows sharing tokens evenly)."""
+        counts = [int(getattr(r, "new_tokens", 0)) for r in results]
+        rows, steps, budget = len(jobs), max(counts, default=0), max(j.budget for j in jobs)
+        if joined:
+            rows = min(rows, self.max_batch)
+            steps = math.ceil(sum(counts) / rows)
+            budget = math.ceil(sum(j.budget for j in jobs) / rows)
+        with self._cond:
+            self._meter.record(rows, steps, sum(counts), budget, seconds)
+
+    def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
+        """Hand a row's result or error to its awaiting task."""
+        with self._cond:
+            job.state = "done"
+        self._to_loop(self._settle, job, result, error)
+
+    def _to_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop has closed: nobody is left to tell
+            log.debug("event loop closed; dropped %s", getattr(fn, "__name__", fn))
+
+
+def _retry(seconds: float) -> int:
+    return max(1, math.ceil(seconds))

@@ -1,0 +1,165 @@
+"""The engine side of the generation queue: the job record and the worker thread that runs
+batches through a generator (fair order and shares are in ``bot.serving.fair_queue``, ETAs in
+``bot.serving.estimates``).
+
+Nothing here touches the event loop: ``bot.serving.service.GenerationService`` owns the loop
+side and hands the worker a *source* (itself) to take batches from and report results to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.messages import EventCallback, QueueUpdate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    """One queued generation. Fields below ``budget`` change as it moves through the queue."""
+
+    user_key: str
+    prompt: str
+    params: Any  # engine.generation.generator.GenParams
+    on_event: EventCallback | None
+    future: asyncio.Future  # resolved only on the loop thread
+    submitted: float
+    deadline: float
+    budget: int  # params.max_new_tokens: the job's share of work, for ETAs
+    state: str = "waiting"  # waiting | running | done
+    stop: bool = False  # cancelled, timed out or shutting down: the worker stops its row
+    tokens: int = 0  # tokens streamed so far
+    text: str = ""  # text streamed so far
+    token_pending: bool = False  # a TokenUpdate delivery is already scheduled on the loop
+    last_update: QueueUpdate | None = None
+
+
+class BatchSource(Protocol):
+    """What a worker needs from the service (``GenerationService`` implements it)."""
+
+    max_batch: int
+
+    def next_batch(self, worker: int) -> list[Job] | None: ...
+    def admit(self, worker: int, free: int) -> list[Job]: ...
+    def hold(self, worker: int, jobs: list[Job]) -> set[int]: ...
+    def end_batch(self, worker: int) -> None: ...
+    def on_token(self, job: Job, text: str) -> None: ...
+    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+               joined: int = 0) -> None: ...
+    def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None: ...
+
+
+@dataclass
+class EngineWorker:
+    """One thread that takes batches from the source and runs them through its generator."""
+
+    generator: Any  # engine.generation.generator.Generator or anything with the same ``generate``
+    source: BatchSource
+    index: int
+    clock: Callable[[], float]
+    thread: threading.Thread | None = field(default=None, init=False)
+    continuous: bool = field(default=False, init=False)  # waiting jobs can join its batch
+    holds: bool = field(default=False, init=False)  # rows can sit out steps (fair shares)
+
+    def __post_init__(self) -> None:
+        self.continuous = _accepts(self.generator, "admit")
+        self.holds = self.continuous and _accepts(self.generator, "hold")
+
+    def start(self) -> None:
+        """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
+        self.thread = threading.Thread(
+            target=self._loop, name=f"spren-engine-{self.index}", daemon=True
+        )
+        self.thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it has ended."""
+        if self.thread is None:
+            return True
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def _loop(self) -> None:
+        while (batch := self.source.next_batch(self.index)) is not None:
+            try:
+                self._run(batch)
+            finally:
+                self.source.end_batch(self.index)
+
+    def _run(self, jobs: list[Job], continuous: bool = True) -> None:
+        """Generate a batch; waiting jobs may join it, and each row is resolved as it ends."""
+        started, first = self.clock(), len(jobs)
+        jobs, done = list(jobs), set()  # jobs grows as rows join; index i is row i
+        extra = self._continuous(jobs, done) if continuous else {}
+        try:
+            results = self.generator.generate(
+                [j.prompt for j in jobs[:first]],
+                [j.params for j in jobs[:first]],
+                on_token=lambda i, text: self.source.on_token(jobs[i], text),
+                should_stop=lambda i: jobs[i].stop,
+                **extra,
+            )
+            if len(results) != len(jobs):
+                raise RuntimeError(f"generator returned {len(results)} results for {len(jobs)}")
+        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the worker
+            self._fail([j for i, j in enumerate(jobs) if i not in done], exc)
+            return
+        self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)
+        for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
+            if i not in done:
+                self.source.finish(job, result=result)
+
+    def _continuous(self, jobs: list[Job], done: set[int]) -> dict[str, Any]:
+        """Keywords that let waiting jobs join the running batch (if the generator can)."""
+        if not self.continuous:
+            return {}
+
+        def admit(free: int) -> list[tuple[int, str, Any]]:
+            taken = self.source.admit(self.index, free)
+            start = len(jobs)
+            jobs.extend(taken)  # the generator gives them the next indices, in this order
+            return [(start + k, j.prompt, j.params) for k, j in enumerate(taken)]
+
+        def on_done(i: int, result: Any) -> None:
+            done.add(i)
+            self.source.finish(jobs[i], result=result)
+
+        def hold(keys: list[int]) -> set[int]:
+            held = self.source.hold(self.index, [jobs[i] for i in keys])
+            return {keys[k] for k in held}
+
+        extra = {"admit": admit, "on_done": on_done, "max_rows": self.source.max_batch}
+        return extra | ({"hold": hold} if self.holds else {})
+
+    def _fail(self, jobs: list[Job], exc: Exception) -> None:
+        if len(jobs) == 1:
+            log.warning("generation failed for one request", exc_info=exc)
+            self.source.finish(jobs[0], error=exc)
+            return
+        # A batch failed: rerun its rows one by one so only the row at fault gets the error.
+        for job in _live(jobs):
+            job.tokens = 0
+            self._run([job], continuous=False)
+        for job in jobs:
+            if job.stop:
+                self.source.finish(job, error=exc)
+
+
+def _accepts(generator: Any, keyword: str) -> bool:
+    """Whether ``generator.generate`` takes ``keyword`` (``admit``: continuous batching,
+    with ``on_done`` and ``max_rows``; ``hold``: rows can sit out steps)."""
+    try:
+        return keyword in inspect.signature(generator.generate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _live(jobs: Iterable[Job]) -> list[Job]:
+    return [j for j in jobs if not j.stop]

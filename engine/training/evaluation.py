@@ -1,0 +1,117 @@
+"""Tokenizer-independent scores of a causal LM on a text: bits per character, word perplexity.
+
+Sliding window (the HF perplexity recipe): windows of ``block`` tokens advance by ``stride``
+and only the tokens not scored by an earlier window count, so each token is scored once
+with up to ``block - stride`` tokens of context. An eos token is put in front so that the
+first token of the text is scored too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine.errors import ModelError
+from engine.generation.loading import max_positions, read_model
+
+
+@dataclass
+class Score:
+    """Total NLL (nats) of a text and what it means per character, word and token."""
+
+    nll: float
+    chars: int
+    words: int
+    tokens: int
+
+    @property
+    def bpc(self) -> float:
+        return self.nll / math.log(2) / max(self.chars, 1)
+
+    @property
+    def word_perplexity(self) -> float:
+        return math.exp(min(self.nll / max(self.words, 1), 700.0))
+
+    @property
+    def token_loss(self) -> float:
+        return self.nll / max(self.tokens, 1)
+
+
+def _windows(n: int, block: int, stride: int) -> list[tuple[int, int, int]]:
+    """(begin, end, n_new) for each window over positions 1..n-1 (position 0 is context)."""
+    out, prev_end, begin = [], 1, 0
+    while prev_end < n:
+        end = min(begin + block + 1, n)
+        out.append((begin, end, end - prev_end))
+        prev_end, begin = end, begin + stride
+    return out
+
+
+def _score_window(model, ids: torch.Tensor, n_new: int, device, autocast: bool) -> float:
+    x = ids[None, :-1].to(device)
+    y = ids[None, 1:].to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        logits = model(input_ids=x).logits
+    logp = F.cross_entropy(logits[0, -n_new:].float(), y[0, -n_new:], reduction="sum")
+    return float(logp)
+
+
+@torch.no_grad()
+def score_text(model, tokenizer, text: str, *, block: int = 512, stride: int | None = None,
+               autocast: bool = False) -> Score:
+    """Sum the model's NLL over ``text`` with a sliding window."""
+    stride = stride or max(block // 2, 1)
+    if not 0 < stride <= block:
+        raise ModelError(f"stride must be between 1 and block ({block}), got {stride}")
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    ids = torch.tensor([eos] + tokenizer(text, add_special_tokens=False)["input_ids"])
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    nll = 0.0
+    for begin, end, n_new in _windows(len(ids), block, stride):
+        nll += _score_window(model, ids[begin:end], n_new, device, autocast)
+    model.train(was_training)
+    return Score(nll=nll, chars=len(text), words=len(text.split()), tokens=len(ids) - 1)
+
+
+def load_for_scoring(model_dir: Path, base: str | None = None) -> tuple[Any, Any]:
+    """A model folder, or a LoRA adapter folder merged onto its base, in fp32 for scoring."""
+    from engine.training.lora import ADAPTER_FILE, load_adapter, merge_lora
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelError(f"model directory {model_dir} does not exist; train or build it first "
+                         "(`spren train`, `spren model build-demo`)")
+    is_adapter = (model_dir / ADAPTER_FILE).is_file() and not (model_dir / "config.json").is_file()
+    src = _adapter_base(model_dir, base) if is_adapter else str(model_dir)
+    model, tok = read_model(src, allow_hub=is_adapter)
+    if is_adapter:
+        load_adapter(model, model_dir)
+        merge_lora(model)
+    return model.eval(), tok
+
+
+def _adapter_base(adapter_dir: Path, base: str | None) -> str:
+    meta = adapter_dir / "train_meta.json"
+    base = base or (json.loads(meta.read_text()).get("base") if meta.is_file() else None)
+    if not base:
+        raise ModelError(f"{adapter_dir} holds only a LoRA adapter; say which base model it "
+                         "belongs to (--base DIR)")
+    return base
+
+
+def bits_per_char(model_dir: Path, text: str, max_chars: int = 100_000, block: int = 1024,
+                  stride: int = 512, base: str | None = None, threads: int | None = None) -> Score:
+    """Score the first ``max_chars`` characters of ``text`` with the model in ``model_dir``."""
+    if threads:
+        torch.set_num_threads(threads)
+    model, tok = load_for_scoring(model_dir, base)
+    block = min(block, max_positions(model.config))
+    return score_text(model, tok, text[:max_chars], block=block, stride=min(stride, block))
