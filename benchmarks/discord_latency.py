@@ -33,11 +33,12 @@ class StandInGenerator:
     """Writes 'word0 word1 …' at ``tokens_per_s`` per row, streaming through on_token."""
 
     model_id = "stand-in"
+    supports_joins = supports_holds = False
 
     def __init__(self, tokens_per_s: float = 400.0):
         self.delay = 1.0 / tokens_per_s
 
-    def generate(self, prompts, params, on_token=None, should_stop=None):
+    def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         from engine.generation.generator import GenResult
 
         started, texts = time.monotonic(), ["" for _ in prompts]

@@ -28,9 +28,11 @@ from typing import Any
 from bot.config import QueueConfig
 from bot.errors import Cancelled, QueueFull, user_facing
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
+from bot.serving.engine import GenerationEngine
 from bot.serving.estimates import QueueSnapshot, ThroughputMeter, plan_etas, worth_sending
 from bot.serving.fair_queue import FairQueue, fair_shares, over_share, per_user
 from bot.serving.worker import EngineWorker, Job
+from engine.generation.params import GenParams, GenResult
 
 log = logging.getLogger(__name__)
 _DEFAULTS = QueueConfig()  # the [queue] section is the one home of the queue's defaults
@@ -43,7 +45,7 @@ class GenerationService:
 
     def __init__(
         self,
-        generator: Any,
+        generator: GenerationEngine | Sequence[GenerationEngine],
         *,
         max_batch: int = _DEFAULTS.max_batch,
         shared_batch: int = _DEFAULTS.shared_batch,
@@ -73,7 +75,8 @@ class GenerationService:
         self._tasks: set[asyncio.Task] = set()
 
     @classmethod
-    def from_config(cls, generator: Any, q: QueueConfig) -> GenerationService:
+    def from_config(cls, generator: GenerationEngine | Sequence[GenerationEngine],
+                    q: QueueConfig) -> GenerationService:
         """A service with the caps and batch sizes of a ``[queue]`` config section."""
         return cls(generator, max_batch=q.max_batch, shared_batch=q.shared_batch,
                    per_user_pending=q.per_user_pending, max_pending=q.max_pending,
@@ -82,7 +85,7 @@ class GenerationService:
     @property
     def model_id(self) -> str:
         """The id of the model the workers serve (every worker loads the same one)."""
-        return str(getattr(self._workers[0].generator, "model_id", "unknown"))
+        return self._workers[0].generator.model_id
 
     # ----- lifecycle (loop thread) -----
 
@@ -128,16 +131,16 @@ class GenerationService:
     # ----- requests (loop thread) -----
 
     async def generate(
-        self, user_key: str, prompt: str, params: Any, on_event: EventCallback | None = None
-    ) -> Any:
+        self, user_key: str, prompt: str, params: GenParams,
+        on_event: EventCallback | None = None,
+    ) -> GenResult:
         """Queue one prompt and return its ``GenResult``.
 
         Raises ``QueueFull`` past a cap, ``Cancelled`` on timeout or shutdown, and the
         generator's ``EngineError`` (or a ``GenerationError`` wrapping any other failure) if
         generation fails. Cancelling the awaiting task withdraws the job or stops its row.
         """
-        if hasattr(params, "validate"):
-            params.validate()
+        params.validate()
         await self.start()
         job = self._submit(user_key, prompt, params, on_event)
         self._publish()
@@ -147,12 +150,13 @@ class GenerationService:
             self._withdraw(job)
             raise
 
-    def _submit(self, user_key: str, prompt: str, params: Any, on_event: Any) -> Job:
+    def _submit(self, user_key: str, prompt: str, params: GenParams,
+                on_event: EventCallback | None) -> Job:
         now = self._clock()
         with self._cond:
             self._check_caps(user_key)
             job = Job(user_key, prompt, params, on_event, self._loop.create_future(), now,
-                      now + self.timeout_s, int(getattr(params, "max_new_tokens", 120)))
+                      now + self.timeout_s, params.max_new_tokens)
             self._queue.push(job)
             self._cond.notify_all()
         return job
@@ -262,7 +266,8 @@ class GenerationService:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def _settle(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
+    def _settle(self, job: Job, result: GenResult | None = None,
+                error: BaseException | None = None) -> None:
         if job.future.done():
             return
         if error is None:
@@ -372,11 +377,11 @@ class GenerationService:
             job.token_pending = True
         self._to_loop(self._deliver_tokens, job)
 
-    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+    def record(self, jobs: list[Job], results: list[GenResult], seconds: float,
                joined: int = 0) -> None:
         """Fold a finished batch's speed into the meter (rows that ``joined`` mid-batch
         did not all run side by side: count at most max_batch rows sharing tokens evenly)."""
-        counts = [int(getattr(r, "new_tokens", 0)) for r in results]
+        counts = [r.new_tokens for r in results]
         rows, steps, budget = len(jobs), max(counts, default=0), max(j.budget for j in jobs)
         if joined:
             rows = min(rows, self.max_batch)
@@ -385,7 +390,8 @@ class GenerationService:
         with self._cond:
             self._meter.record(rows, steps, sum(counts), budget, seconds)
 
-    def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
+    def finish(self, job: Job, result: GenResult | None = None,
+               error: BaseException | None = None) -> None:
         """Hand a row's result or error to its awaiting task."""
         with self._cond:
             job.state = "done"

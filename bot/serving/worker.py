@@ -9,14 +9,15 @@ side and hands the worker a *source* (itself) to take batches from and report re
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol, cast
 
 from bot.messages import EventCallback, QueueUpdate
+from bot.serving.engine import GenerationEngine
+from engine.generation.params import GenParams, GenResult
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class Job:
 
     user_key: str
     prompt: str
-    params: Any  # engine.generation.generator.GenParams
+    params: GenParams
     on_event: EventCallback | None
     future: asyncio.Future  # resolved only on the loop thread
     submitted: float
@@ -51,26 +52,21 @@ class BatchSource(Protocol):
     def hold(self, worker: int, jobs: list[Job]) -> set[int]: ...
     def end_batch(self, worker: int) -> None: ...
     def on_token(self, job: Job, text: str) -> None: ...
-    def record(self, jobs: list[Job], results: list[Any], seconds: float,
+    def record(self, jobs: list[Job], results: list[GenResult], seconds: float,
                joined: int = 0) -> None: ...
-    def finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None: ...
+    def finish(self, job: Job, result: GenResult | None = None,
+               error: BaseException | None = None) -> None: ...
 
 
 @dataclass
 class EngineWorker:
     """One thread that takes batches from the source and runs them through its generator."""
 
-    generator: Any  # engine.generation.generator.Generator or anything with the same ``generate``
+    generator: GenerationEngine
     source: BatchSource
     index: int
     clock: Callable[[], float]
     thread: threading.Thread | None = field(default=None, init=False)
-    continuous: bool = field(default=False, init=False)  # waiting jobs can join its batch
-    holds: bool = field(default=False, init=False)  # rows can sit out steps (fair shares)
-
-    def __post_init__(self) -> None:
-        self.continuous = _accepts(self.generator, "admit")
-        self.holds = self.continuous and _accepts(self.generator, "hold")
 
     def start(self) -> None:
         """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
@@ -96,15 +92,20 @@ class EngineWorker:
     def _run(self, jobs: list[Job], continuous: bool = True) -> None:
         """Generate a batch; waiting jobs may join it, and each row is resolved as it ends."""
         started, first = self.clock(), len(jobs)
-        jobs, done = list(jobs), set()  # jobs grows as rows join; index i is row i
-        extra = self._continuous(jobs, done) if continuous else {}
+        jobs, done = list(jobs), set[int]()  # jobs grows as rows join; index i is row i
+        hooks = _Hooks(self, jobs, done)
+        joins = continuous and self.generator.supports_joins
+        holds = joins and self.generator.supports_holds
         try:
             results = self.generator.generate(
                 [j.prompt for j in jobs[:first]],
                 [j.params for j in jobs[:first]],
                 on_token=lambda i, text: self.source.on_token(jobs[i], text),
                 should_stop=lambda i: jobs[i].stop,
-                **extra,
+                admit=hooks.admit if joins else None,
+                on_done=hooks.on_done if joins else None,
+                max_rows=self.source.max_batch if joins else None,
+                hold=hooks.hold if holds else None,
             )
             if len(results) != len(jobs):
                 raise RuntimeError(f"generator returned {len(results)} results for {len(jobs)}")
@@ -115,28 +116,6 @@ class EngineWorker:
         for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
             if i not in done:
                 self.source.finish(job, result=result)
-
-    def _continuous(self, jobs: list[Job], done: set[int]) -> dict[str, Any]:
-        """Keywords that let waiting jobs join the running batch (if the generator can)."""
-        if not self.continuous:
-            return {}
-
-        def admit(free: int) -> list[tuple[int, str, Any]]:
-            taken = self.source.admit(self.index, free)
-            start = len(jobs)
-            jobs.extend(taken)  # the generator gives them the next indices, in this order
-            return [(start + k, j.prompt, j.params) for k, j in enumerate(taken)]
-
-        def on_done(i: int, result: Any) -> None:
-            done.add(i)
-            self.source.finish(jobs[i], result=result)
-
-        def hold(keys: list[int]) -> set[int]:
-            held = self.source.hold(self.index, [jobs[i] for i in keys])
-            return {keys[k] for k in held}
-
-        extra = {"admit": admit, "on_done": on_done, "max_rows": self.source.max_batch}
-        return extra | ({"hold": hold} if self.holds else {})
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:
         if len(jobs) == 1:
@@ -152,13 +131,29 @@ class EngineWorker:
                 self.source.finish(job, error=exc)
 
 
-def _accepts(generator: Any, keyword: str) -> bool:
-    """Whether ``generator.generate`` takes ``keyword`` (``admit``: continuous batching,
-    with ``on_done`` and ``max_rows``; ``hold``: rows can sit out steps)."""
-    try:
-        return keyword in inspect.signature(generator.generate).parameters
-    except (TypeError, ValueError):
-        return False
+@dataclass
+class _Hooks:
+    """The callbacks that let waiting jobs join a worker's running batch, and hold rows."""
+
+    worker: EngineWorker
+    jobs: list[Job]  # grows as rows join: index i is row i
+    done: set[int]  # rows already resolved through on_done
+
+    def admit(self, free: int) -> list[tuple[Hashable, str, GenParams]]:
+        taken = self.worker.source.admit(self.worker.index, free)
+        start = len(self.jobs)
+        self.jobs.extend(taken)  # the generator gives them the next indices, in this order
+        return [(start + k, j.prompt, j.params) for k, j in enumerate(taken)]
+
+    def on_done(self, key: Hashable, result: GenResult) -> None:
+        i = cast(int, key)  # admit hands out row indices as keys
+        self.done.add(i)
+        self.worker.source.finish(self.jobs[i], result=result)
+
+    def hold(self, keys: list[Hashable]) -> set[Hashable]:
+        rows = [self.jobs[cast(int, k)] for k in keys]
+        held = self.worker.source.hold(self.worker.index, rows)
+        return {keys[k] for k in held}
 
 
 def _live(jobs: Iterable[Job]) -> list[Job]:

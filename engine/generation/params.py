@@ -1,9 +1,10 @@
-"""Options and results of generation: plain data, importable without torch.
+"""Options, results and callbacks of generation: plain data, importable without torch.
 
 `bot.config` takes its `[generation]` defaults from `GenParams`, so there is one source.
 """
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from engine.errors import GenerationError
@@ -70,3 +71,12 @@ class GenResult:
     model_id: str
     guard: str | None  # None, "regenerated" or "cut"
     seconds: float
+
+
+# Callbacks of ``generate`` (see ``engine.generation.generator.Generator.generate``). A row's
+# key is its index for the prompts of the call, and whatever ``admit`` chose for joining rows.
+OnToken = Callable[[int, str], None]  # (row index, text so far), on the engine thread
+ShouldStop = Callable[[int], bool]  # row index -> finish it now
+Admit = Callable[[int], "list[tuple[Hashable, str, GenParams]]"]  # free slots -> rows to add
+OnDone = Callable[[Hashable, GenResult], None]  # (key, result) as each row finishes
+Hold = Callable[[list[Hashable]], "set[Hashable]"]  # unfinished rows' keys -> keys to sit out

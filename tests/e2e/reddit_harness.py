@@ -29,11 +29,12 @@ class EchoGenerator:
     """A deterministic stand-in for the model: the text depends on prompt and seed only."""
 
     model_id = "echo-test"
+    supports_joins = supports_holds = False
 
     def __init__(self, delay_s: float = 0.0):
         self.delay_s = delay_s
 
-    def generate(self, prompts, params, on_token=None, should_stop=None):
+    def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         from engine.generation.generator import GenResult
 
         time.sleep(self.delay_s)

@@ -39,6 +39,9 @@ class FakeGenerator:
     until ``resume`` is set. Prompts containing ``fail_word`` make the whole call raise.
     """
 
+    model_id = "fake"
+    supports_joins = supports_holds = False
+
     def __init__(self, clock: FakeClock, gated=False, pause_at=None, fail_word=None):
         self.clock, self.gated, self.pause_at, self.fail_word = clock, gated, pause_at, fail_word
         self.admit = threading.Semaphore(0)
@@ -46,7 +49,7 @@ class FakeGenerator:
         self.calls: list[list[str]] = []
         self.stopped: list[str] = []
 
-    def generate(self, prompts, params, on_token=None, should_stop=None):
+    def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         self.calls.append(list(prompts))
         if self.fail_word and any(self.fail_word in p for p in prompts):
             raise RuntimeError("fake model fell over")

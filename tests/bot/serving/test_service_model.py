@@ -11,10 +11,13 @@ from engine.generation.generator import Generator, GenParams
 class CountingGenerator:
     """The real Generator, with a record of each batch it was handed."""
 
+    supports_joins = supports_holds = False
+
     def __init__(self, inner: Generator) -> None:
         self.inner, self.batches = inner, []
+        self.model_id = inner.model_id
 
-    def generate(self, prompts, params, on_token=None, should_stop=None):
+    def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         self.batches.append(len(prompts))
         return self.inner.generate(prompts, params, on_token, should_stop)
 
@@ -52,8 +55,10 @@ def test_concurrent_requests_share_a_batch_and_stream_on_the_loop(tiny_model_dir
 class JoiningGenerator(CountingGenerator):
     """CountingGenerator that also lets waiting jobs join its running batch."""
 
+    supports_joins = True
+
     def generate(self, prompts, params, on_token=None, should_stop=None, *, admit=None,
-                 on_done=None, max_rows=None):
+                 on_done=None, max_rows=None, hold=None):
         self.batches.append(len(prompts))
         return self.inner.generate(prompts, params, on_token, should_stop, admit=admit,
                                    on_done=on_done, max_rows=max_rows)
@@ -89,8 +94,11 @@ class HoldingGenerator:
     """The real Generator with continuous batching and fair holds; records what each hold
     call held, by job prompt."""
 
+    supports_joins = supports_holds = True
+
     def __init__(self, inner: Generator) -> None:
         self.inner, self.held, self.batches = inner, [], []
+        self.model_id = inner.model_id
 
     def generate(self, prompts, params, on_token=None, should_stop=None, *, admit=None,
                  on_done=None, max_rows=None, hold=None):
