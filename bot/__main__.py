@@ -1,5 +1,5 @@
 """`python -m bot` is the same as the `spren` command."""
 
-from bot.cli.main import main
+from bot.cli import main
 
 main()

@@ -4,9 +4,9 @@
 cancelled. Slash commands are never synced here (not in ``on_ready``, which re-runs on every
 reconnect): ``spren discord sync`` does that explicitly over REST via ``sync_commands``.
 
-Split by responsibility: ``discord_commands`` (the command tree), ``discord_flow`` (one
-interaction's life), ``discord_replies`` (sending a Reply), ``discord_stream`` (throttled
-edits), ``discord_limits`` (cooldowns and caps), ``discord_text`` (splitting, mentions).
+The package splits by responsibility: ``commands`` (the command tree), ``flow`` (one
+interaction's life), ``replies`` (sending a Reply), ``streaming`` (throttled edits),
+``limits`` (cooldowns and caps), ``text`` (splitting, mentions).
 """
 
 from __future__ import annotations
