@@ -1,0 +1,32 @@
+"""The database: SQLAlchemy tables by topic and the ``Store`` that opens sessions.
+
+``base`` (the declarative base and naming convention), ``books`` (the library),
+``interactions`` (the request log), ``reddit`` (ledger, opt-outs, bans), ``database``
+(engine, sessions, hashed user ids). The schema is owned by Alembic (``migrations/``);
+``Base.metadata`` is its target, so every table module is imported here.
+"""
+
+from bot.store.base import NAMING, Base, utcnow
+from bot.store.books import Book, BookChart, BookText, Chapter, GuardIndex, Sentence
+from bot.store.database import Store, load_salt, make_engine
+from bot.store.interactions import Interaction
+from bot.store.reddit import OptOut, RedditItem, SubredditBan
+
+__all__ = [
+    "NAMING",
+    "Base",
+    "Book",
+    "BookChart",
+    "BookText",
+    "Chapter",
+    "GuardIndex",
+    "Interaction",
+    "OptOut",
+    "RedditItem",
+    "Sentence",
+    "Store",
+    "SubredditBan",
+    "load_salt",
+    "make_engine",
+    "utcnow",
+]

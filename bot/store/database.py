@@ -1,0 +1,86 @@
+"""The database connection: engine (SQLite pragmas), sessions, hashed user ids, the salt."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.interactions import Interaction
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class Store:
+    """Owns the engine and session factory, plus the salt used to hash user ids."""
+
+    def __init__(self, url: str, *, salt: str, hash_ids: bool = True):
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._salt = salt.encode()
+        self.hash_ids = hash_ids
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on error."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def user_key(self, platform: str, user_id: str) -> str:
+        """The id stored for a user: a salted hash unless hashing is turned off."""
+        if not self.hash_ids:
+            return f"{platform}:{user_id}"
+        digest = hmac.new(self._salt, f"{platform}:{user_id}".encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
+    def log_interaction(self, **fields) -> int:
+        """Append one row to the interaction log; returns its id."""
+        with self.session() as s:
+            row = Interaction(**fields)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def load_salt(data_dir: Path, env_value: str | None) -> str:
+    """The hashing salt: from the environment if set, else a random one kept in data_dir."""
+    if env_value:
+        return env_value
+    path = data_dir / "salt"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(16)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
