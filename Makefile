@@ -41,12 +41,13 @@ run: setup
 chat: setup
 	$(BIN)/spren chat
 
-test: demo-model
-	$(BIN)/ruff check bot engine tests benchmarks migrations
+test: demo-model lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# ruff (lint) and mypy (strict for engine/, default for bot/); settings in pyproject.toml
 lint: install
 	$(BIN)/ruff check bot engine tests benchmarks migrations
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/stats.py

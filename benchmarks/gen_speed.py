@@ -16,9 +16,9 @@ import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
-from engine.generation.generator import Generator, GenParams  # noqa: E402
+from engine.generation.generator import Generator, GenParams
 
 PROMPT = "Dorothy looked up at the tall trees and"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.serving.service import GenerationService  # noqa: E402
-from engine.generation.generator import Generator, GenParams  # noqa: E402
+from bot.serving.service import GenerationService
+from engine.generation.generator import Generator, GenParams
 
 PROMPTS = [
     "Dorothy walked along the yellow road until",

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from tests.e2e.fake_reddit import FakeRedditServer  # noqa: E402
-from tests.e2e.reddit_harness import EchoGenerator, reddit_config, run_until  # noqa: E402
+from tests.e2e.fake_reddit import FakeRedditServer
+from tests.e2e.reddit_harness import EchoGenerator, reddit_config, run_until
 
 
 def _generator(model: str | None):

@@ -8,7 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
@@ -21,6 +21,14 @@ from bot.stats_service import StatsService
 from bot.store import GuardIndex, Store, load_salt
 
 log = logging.getLogger(__name__)
+
+
+class PlatformAdapter(Protocol):
+    """What `spren run` needs from a platform adapter: serve until cancelled."""
+
+    async def run(self) -> None:
+        """Connect and serve events until the task is cancelled."""
+        ...
 
 
 @dataclass
@@ -145,8 +153,8 @@ def platform_secrets(cfg: Config) -> dict[str, Any]:
     return found
 
 
-def _platform_adapters(app: App, secrets: dict[str, Any]) -> list:
-    adapters = []
+def _platform_adapters(app: App, secrets: dict[str, Any]) -> list[PlatformAdapter]:
+    adapters: list[PlatformAdapter] = []
     if "discord" in secrets:
         from bot.adapters.discord.adapter import DiscordAdapter
 

@@ -37,6 +37,8 @@ def parse_command_line(line: str, generate_command: str) -> tuple[str, dict[str,
     command, rest = head.lower(), rest.strip()
     if command == "sentiment":
         m = re.match(r"^(.*?)(?:\s+((?:first|last)\s+\S+))?$", rest, re.IGNORECASE)
+        if m is None:  # e.g. a line break inside the book name
+            return command, {"book": rest, "range": ""}
         return command, {"book": m.group(1).strip(), "range": m.group(2) or ""}
     if command == "wordcount":
         exact = bool(re.search(r"\s+exact$", rest, re.IGNORECASE)) or rest.lower() == "exact"

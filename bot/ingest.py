@@ -137,8 +137,9 @@ class Ingestor:
         for f in files:
             sha = file_sha256(f)
             existing = self._by_sha(sha)
-            current = existing and existing.report.get("analysis_version") == ANALYSIS_VERSION
-            if current and (code is None or existing.code == code):
+            current = existing is not None and \
+                existing.report.get("analysis_version") == ANALYSIS_VERSION
+            if existing is not None and current and (code is None or existing.code == code):
                 r = IngestResult(f, "unchanged", existing.code, existing.title, existing.report)
                 results.append(r)
                 if progress:

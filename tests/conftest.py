@@ -12,11 +12,11 @@ os.environ["MPLBACKEND"] = "Agg"
 # Set before torch is imported, since torch reads it once; export it to override.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from tests.paths import OZ_DIR, REPO_ROOT  # noqa: E402,F401 (fixtures below use them)
+from tests.paths import OZ_DIR, REPO_ROOT  # noqa: F401 (fixtures below use them)
 
 TINY_BOOK = "01-the-wonderful-wizard-of-oz.txt"
 EOS = "<|endoftext|>"

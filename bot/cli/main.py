@@ -210,7 +210,9 @@ def _register_subcommands() -> None:
     """Mount the command groups that live in their own modules."""
     from bot.cli import discord as cli_discord
     from bot.cli import model as cli_model
+    from bot.cli import training as cli_training
 
+    cli_training.register(cli)
     cli_model.register(cli)
     cli_discord.register(cli)
 

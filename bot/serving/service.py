@@ -155,7 +155,7 @@ class GenerationService:
         now = self._clock()
         with self._cond:
             self._check_caps(user_key)
-            job = Job(user_key, prompt, params, on_event, self._loop.create_future(), now,
+            job = Job(user_key, prompt, params, on_event, self._running_loop().create_future(), now,
                       now + self.timeout_s, params.max_new_tokens)
             self._queue.push(job)
             self._cond.notify_all()
@@ -397,9 +397,14 @@ class GenerationService:
             job.state = "done"
         self._to_loop(self._settle, job, result, error)
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("GenerationService used before start()")
+        return self._loop
+
     def _to_loop(self, fn: Callable[..., None], *args: Any) -> None:
         try:
-            self._loop.call_soon_threadsafe(fn, *args)
+            self._running_loop().call_soon_threadsafe(fn, *args)
         except RuntimeError:  # the loop has closed: nobody is left to tell
             log.debug("event loop closed; dropped %s", getattr(fn, "__name__", fn))
 

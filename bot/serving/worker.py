@@ -109,7 +109,7 @@ class EngineWorker:
             )
             if len(results) != len(jobs):
                 raise RuntimeError(f"generator returned {len(results)} results for {len(jobs)}")
-        except Exception as exc:  # noqa: BLE001 - one bad request must not kill the worker
+        except Exception as exc:
             self._fail([j for i, j in enumerate(jobs) if i not in done], exc)
             return
         self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)

@@ -45,6 +45,10 @@ _COPYRIGHT_MAX_WORDS = 400
 _NOTE_LIMIT = 8
 
 
+# A spine page with its position and why it was dropped (None: kept).
+_Dropped = tuple[int, str, Page, str | None]
+
+
 @dataclass
 class _Chapter:
     titles: list[str]
@@ -54,7 +58,8 @@ class _Chapter:
 def read_epub_book(path: Path, data: bytes) -> RawBook:
     """Read an EPUB's spine into chapters, dropping cover, contents and other front matter."""
     package = read_package(path, data)
-    kept, dropped = [], []
+    kept: list[_Dropped] = []  # (position, href, page, None) for pages that are story text
+    dropped: list[_Dropped] = []
     for position, href in enumerate(package.spine):
         page = parse_page(package.read_text(href))
         reason = _drop_reason(package, href, page)
@@ -102,7 +107,8 @@ def _content_reason(page: Page) -> str | None:
     return None
 
 
-def _build_chapters(package: Package, pages: list[tuple[str, Page]]):
+def _build_chapters(package: Package,
+                    pages: list[tuple[str, Page]]) -> tuple[list[_Chapter], int]:
     chapters: list[_Chapter] = []
     boilerplate = 0
     for href, page in pages:
@@ -149,7 +155,7 @@ def _pick_title(titles: list[str], index: int) -> str:
     return titles[0] if titles else f"Chapter {index + 1}"
 
 
-def _notes(dropped, chapters: list[_Chapter], boilerplate: int) -> list[str]:
+def _notes(dropped: list[_Dropped], chapters: list[_Chapter], boilerplate: int) -> list[str]:
     notes = []
     if dropped:
         shown = [f"{Path(h).name} ({r})" for _, h, _, r in dropped[:_NOTE_LIMIT]]
@@ -165,7 +171,7 @@ def _notes(dropped, chapters: list[_Chapter], boilerplate: int) -> list[str]:
     return notes
 
 
-def _front_back(dropped, first_kept: int, last_kept: int) -> tuple[int, int]:
+def _front_back(dropped: list[_Dropped], first_kept: int, last_kept: int) -> tuple[int, int]:
     """Blocks (paragraphs and headings) on dropped pages before and after the story."""
     front = sum(len(p.blocks) for pos, _, p, _ in dropped if pos < first_kept)
     back = sum(len(p.blocks) for pos, _, p, _ in dropped if pos > last_kept)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
 from xml.etree import ElementTree
+from xml.etree.ElementTree import Element
 
 from engine.corpus.epub_pages import parse_nav
 from engine.corpus.gutenberg import decode_bytes
@@ -43,7 +44,7 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _children(element, name: str) -> list:
+def _children(element: Element, name: str) -> list[Element]:
     return [e for e in element.iter() if _local(e.tag) == name]
 
 
@@ -56,7 +57,7 @@ def _read(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
         raise CorpusError(f"{path}: broken EPUB: cannot read {name} ({exc}). {_FIX}") from None
 
 
-def _xml(zf: zipfile.ZipFile, name: str, path: Path):
+def _xml(zf: zipfile.ZipFile, name: str, path: Path) -> Element:
     try:
         return ElementTree.fromstring(_read(zf, name, path))
     except ElementTree.ParseError as exc:
@@ -121,7 +122,7 @@ class _Manifest:
     by_href: dict[str, tuple[str, set[str]]]  # zip name -> (media type, properties)
 
 
-def _manifest(opf, opf_name: str) -> _Manifest:
+def _manifest(opf: Element, opf_name: str) -> _Manifest:
     manifest = _Manifest({}, {})
     for item in _children(opf, "item"):
         href, ident = item.get("href"), item.get("id")
@@ -134,7 +135,8 @@ def _manifest(opf, opf_name: str) -> _Manifest:
     return manifest
 
 
-def _spine(spine_el, manifest: _Manifest, zf: zipfile.ZipFile, path: Path) -> list[str]:
+def _spine(spine_el: Element | None, manifest: _Manifest, zf: zipfile.ZipFile,
+           path: Path) -> list[str]:
     refs = _children(spine_el, "itemref") if spine_el is not None else []
     if not refs:
         raise CorpusError(f"{path}: broken EPUB: the OPF has no spine (reading order). {_FIX}")
@@ -155,23 +157,23 @@ def _spine(spine_el, manifest: _Manifest, zf: zipfile.ZipFile, path: Path) -> li
     return pages
 
 
-def _dc(opf, name: str) -> str | None:
+def _dc(opf: Element, name: str) -> str | None:
     for element in _children(opf, name):
         if element.text and element.text.strip():
             return " ".join(element.text.split())
     return None
 
 
-def _author(opf) -> str | None:
+def _author(opf: Element) -> str | None:
     creators = _children(opf, "creator")
     for creator in creators:
         role = next((v for k, v in creator.attrib.items() if _local(k) == "role"), None)
         if role == "aut" and creator.text and creator.text.strip():
-            return creator.text.strip()
+            return str(creator.text.strip())
     return _dc(opf, "creator")
 
 
-def _series_order(opf) -> int | None:
+def _series_order(opf: Element) -> int | None:
     metas = _children(opf, "meta")
     for meta in metas:
         if meta.get("name") == "calibre:series_index":
@@ -194,10 +196,11 @@ def _add_kind(package: Package, href: str, kinds: str) -> None:
     )
 
 
-def _read_guide(opf, opf_name: str, package: Package) -> None:
+def _read_guide(opf: Element, opf_name: str, package: Package) -> None:
     for ref in _children(opf, "reference"):
-        if ref.get("href") and ref.get("type"):
-            _add_kind(package, _resolve(opf_name, ref.get("href")), ref.get("type"))
+        href, kind = ref.get("href"), ref.get("type")
+        if href and kind:
+            _add_kind(package, _resolve(opf_name, href), kind)
 
 
 def _read_nav(manifest: _Manifest, package: Package) -> None:
@@ -210,7 +213,7 @@ def _read_nav(manifest: _Manifest, package: Package) -> None:
                 package.labels.setdefault(href, link.label)
 
 
-def _read_ncx(spine_el, manifest: _Manifest, package: Package) -> None:
+def _read_ncx(spine_el: Element | None, manifest: _Manifest, package: Package) -> None:
     ncx_id = spine_el.get("toc") if spine_el is not None else None
     if not ncx_id or ncx_id not in manifest.by_id or package.labels:
         return
@@ -220,5 +223,6 @@ def _read_ncx(spine_el, manifest: _Manifest, package: Package) -> None:
     for point in _children(_xml(package.zf, ncx_name, package.path), "navPoint"):
         texts = [t.text for t in _children(point, "text") if t.text]
         content = next(iter(_children(point, "content")), None)
-        if texts and content is not None and content.get("src"):
-            package.labels.setdefault(_resolve(ncx_name, content.get("src")), texts[0].strip())
+        src = content.get("src") if content is not None else None
+        if texts and src:
+            package.labels.setdefault(_resolve(ncx_name, src), texts[0].strip())

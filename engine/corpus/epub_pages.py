@@ -64,8 +64,8 @@ class _PageParser(HTMLParser):
     def _skipping(self) -> bool:
         return any(skip for _, skip in self._stack)
 
-    def handle_starttag(self, tag: str, attrs) -> None:
-        attrs = dict(attrs)
+    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
+        attrs = dict(attr_list)
         types = _types(attrs)
         if tag in ("body", "section", "article") or (tag == "div" and len(self._stack) <= 3):
             self.page.types |= types - _SKIP_TYPES
@@ -78,7 +78,7 @@ class _PageParser(HTMLParser):
             self._level = int(tag[1:])
             self._heading_seq += 1
 
-    def handle_startendtag(self, tag: str, attrs) -> None:
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _BLOCK_TAGS or tag == "br":
             self._flush()
 
@@ -138,8 +138,8 @@ class _NavParser(HTMLParser):
         self._nav = ""
         self._link: NavLink | None = None
 
-    def handle_starttag(self, tag: str, attrs) -> None:
-        attrs = dict(attrs)
+    def handle_starttag(self, tag: str, attr_list: list[tuple[str, str | None]]) -> None:
+        attrs = dict(attr_list)
         if tag == "nav":
             self._nav = " ".join(sorted(_types(attrs))) or "toc"
         elif tag == "a" and self._nav and attrs.get("href"):

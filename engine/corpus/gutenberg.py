@@ -80,6 +80,13 @@ def split_plain_text(text: str) -> PlainText:
     return PlainText(lines, start, end, meta, is_pg or end < len(lines))
 
 
+def body_text(text: str) -> str:
+    """The text between Project Gutenberg's START and END markers (the whole text when it
+    has none), line ends normalised to ``\\n`` and nothing else changed."""
+    plain = split_plain_text(text)
+    return "\n".join(plain.lines[plain.body_start:plain.body_end])
+
+
 def _body_start(lines: list[str]) -> tuple[int, bool]:
     scan = lines[: min(len(lines), _HEADER_SCAN_LINES * 2)]
     for i, line in enumerate(scan):

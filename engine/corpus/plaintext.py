@@ -14,7 +14,13 @@ from engine.corpus.cleaning import (
     title_case,
 )
 from engine.corpus.gutenberg import clean_author, decode_bytes, split_plain_text
-from engine.corpus.plaintext_chapters import Heading, chapter_entries, find_headings, find_toc
+from engine.corpus.plaintext_chapters import (
+    Heading,
+    Toc,
+    chapter_entries,
+    find_headings,
+    find_toc,
+)
 
 _ALSO_BY_RE = re.compile(
     r"^\W*(?:also by|by the same author|other books by|books by|the (?:\w+ ){0,3}books\b)",
@@ -67,7 +73,7 @@ def read_text_book(path: Path, data: bytes) -> RawBook:
     return RawBook(title, author, chapters, first, len(lines) - cut, notes)
 
 
-def _toc_notes(toc, headings: list[Heading]) -> list[str]:
+def _toc_notes(toc: Toc | None, headings: list[Heading]) -> list[str]:
     entries = chapter_entries(toc)
     if not entries:
         return ["no table of contents found"]
@@ -80,7 +86,8 @@ def _toc_notes(toc, headings: list[Heading]) -> list[str]:
 _SPECIAL = ("prologue", "epilogue", "interlude")
 
 
-def _chapters_from_headings(lines, headings: list[Heading], cut: int):
+def _chapters_from_headings(lines: list[str], headings: list[Heading],
+                            cut: int) -> tuple[list[RawChapter], int]:
     chapters, dropped = [], 0
     for n, heading in enumerate(headings):
         stop = headings[n + 1].line if n + 1 < len(headings) else cut
@@ -97,7 +104,8 @@ def _chapter_title(heading: Heading) -> str:
     return title_case(title) if title.isupper() else title
 
 
-def _single_chapter(lines, first: int, cut: int, notes: list[str]):
+def _single_chapter(lines: list[str], first: int, cut: int,
+                    notes: list[str]) -> tuple[list[RawChapter], int]:
     notes.append("no chapter headings found: the whole text is one chapter")
     paragraphs, dropped = clean_lines(lines[first:cut])
     return ([RawChapter("Chapter 1", paragraphs)] if paragraphs else []), dropped
@@ -132,7 +140,8 @@ def _trim_blank_tail(lines: list[str], start: int, end: int) -> int:
     return end
 
 
-def _title_author(meta: dict[str, str], lines, start: int, first: int, path: Path):
+def _title_author(meta: dict[str, str], lines: list[str], start: int, first: int,
+                  path: Path) -> tuple[str | None, str | None]:
     title = meta.get("title")
     author = meta.get("author")
     head = [" ".join(p).strip() for p in split_paragraphs(lines[start:first])[:8]]

@@ -226,7 +226,8 @@ def _toc_style(lines: list[str], start: int, end: int, entries: list[str]) -> li
     return found if len(found) * 2 >= len(entries) else []
 
 
-def _first_match(candidates: list[int], keys: dict[int, str], target: str, pos: int):
+def _first_match(candidates: list[int], keys: dict[int, str], target: str,
+                 pos: int) -> int | None:
     for i in candidates[pos:]:
         key = keys[i]
         if key == target:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 _PARAGRAPH_RE = re.compile(r"\n\s*\n")
 _SPACE_RE = re.compile(r"\s+")
 
 
 @lru_cache(maxsize=1)
-def _tokenizer():
+def _tokenizer() -> Any:
     import nupunkt  # imported lazily: loading the model takes a moment
 
     return nupunkt.load_default_model()

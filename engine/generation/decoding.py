@@ -30,7 +30,7 @@ class Decoding:
 
     batch: Batch
     active: list[Any] = field(default_factory=list)
-    pending: torch.Tensor | None = None
+    pending: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
     joining: list[Any] = field(default_factory=list)
     held: dict[int, Held] = field(default_factory=dict)
 
@@ -57,7 +57,7 @@ class Decoding:
         """Bring held rows back: merged with their cache, or queued to be prefilled."""
         for index in indices:
             held = self.held.pop(index)
-            if held.cache is None:
+            if held.cache is None or held.token is None:
                 self.joining.append(held.row)
             elif not self.active:
                 self.batch, self.active, self.pending = held.cache, [held.row], held.token

@@ -7,6 +7,7 @@ with its own options and its own seeded random stream, and calls `on_token` as r
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,8 +17,9 @@ import torch
 
 from engine.errors import GenerationError
 from engine.generation.decoding import Decoding
+from engine.generation.guard import VerbatimGuard
 from engine.generation.kv_batch import Batch
-from engine.generation.loading import load_model
+from engine.generation.loading import LoadedModel, load_model
 from engine.generation.params import (
     SEED_LIMIT,
     Admit,
@@ -74,7 +76,8 @@ class _Run:
     results: dict[int, GenResult] = field(default_factory=dict)
 
 
-def _check_options(threads, guard, guard_words, guard_action) -> None:
+def _check_options(threads: int | None, guard: VerbatimGuard | None, guard_words: int,
+                   guard_action: str) -> None:
     """Refuse bad Generator options before the (slow) model load."""
     if threads is not None and not (_is_int(threads) and threads >= 1):
         raise GenerationError(f"threads={threads!r}: use a whole number >= 1, or None.")
@@ -101,13 +104,15 @@ class Generator:
     supports_joins = True  # waiting rows can join a running call (continuous batching)
     supports_holds = True  # rows can sit out steps and resume unchanged
 
-    def __init__(self, model_dir, *, device="cpu", threads=None, guard=None, guard_words=12,
-                 guard_action="regenerate", dtype=None):
+    def __init__(self, model_dir: Path | str, *, device: str = "cpu", threads: int | None = None,
+                 guard: VerbatimGuard | None = None, guard_words: int = 12,
+                 guard_action: str = "regenerate", dtype: str | None = None):
         _check_options(threads, guard, guard_words, guard_action)
         self.threads = threads
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spren-engine")
         loaded = self._engine.submit(self._load, Path(model_dir), device, dtype).result()
-        self.model, self.tokenizer = loaded.model, loaded.tokenizer
+        self.model: Any = loaded.model  # a transformers causal LM
+        self.tokenizer = loaded.tokenizer
         self.model_id, self.device = loaded.model_id, loaded.device
         self.max_positions, self.eos_ids = loaded.max_positions, loaded.eos_ids
         self._start_id, self._pad_id = loaded.start_id, loaded.pad_id
@@ -139,12 +144,13 @@ class Generator:
         run = _Run(on_token, should_stop, admit, on_done, max_rows or len(prompts), hold)
         return self._engine.submit(self._generate, prompts, params, run).result()
 
-    def _load(self, model_dir: Path, device: str, dtype: str | None):
+    def _load(self, model_dir: Path, device: str, dtype: str | None) -> LoadedModel:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         return load_model(model_dir, device=device, dtype=dtype)
 
-    def _generate(self, prompts, params, run: _Run) -> list[GenResult]:
+    def _generate(self, prompts: Sequence[str], params: Sequence[GenParams],
+                  run: _Run) -> list[GenResult]:
         started = time.monotonic()
         run.keys = {i: i for i in range(len(prompts))}
         run.since = dict.fromkeys(run.keys, started)
@@ -155,7 +161,7 @@ class Generator:
             return [run.results[i] for i in sorted(run.results)]
 
     @staticmethod
-    def _check_request(prompts, params) -> None:
+    def _check_request(prompts: Sequence[object], params: Sequence[object]) -> None:
         if len(prompts) != len(params):
             raise GenerationError(
                 f"got {len(prompts)} prompts but {len(params)} GenParams: pass one per prompt.")
@@ -324,7 +330,7 @@ class Generator:
 
     @staticmethod
     def _sample(batch: Batch, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
-        def column(name, dtype):
+        def column(name: str, dtype: torch.dtype) -> torch.Tensor:
             return torch.tensor([getattr(r.params, name) for r in rows], dtype=dtype,
                                 device=logits.device)
 
@@ -361,7 +367,7 @@ class Generator:
 
     def _result(self, row: _Row, verdict: str | None, started: float) -> GenResult:
         text = self._final_text(row)
-        if verdict == "cut":
+        if verdict == "cut" and self.guard is not None:
             text = self.guard.cut(text, self.guard_words).rstrip()
             if row.params.stop_at_sentence:
                 text = trim_to_sentence(text)

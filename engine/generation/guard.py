@@ -57,7 +57,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
     x = x * np.uint64(0xBF58476D1CE4E5B9)
     x = x ^ (x >> np.uint64(27))
     x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    out: np.ndarray = x ^ (x >> np.uint64(31))
+    return out
 
 
 def _kgrams(tokens: Sequence[str], k: int) -> np.ndarray:
@@ -121,7 +122,8 @@ class VerbatimGuard:
         if q.size == 0 or self._index.size == 0:
             return np.zeros(q.size, dtype=bool)
         pos = np.minimum(np.searchsorted(self._index, q), self._index.size - 1)
-        return self._index[pos] == q
+        hits: np.ndarray = self._index[pos] == q
+        return hits
 
     def copied_runs(self, text: str) -> list[tuple[int, int, int]]:
         """Every maximal copied run as (n_words, start_char, end_char), in text order."""

@@ -25,8 +25,9 @@ class Int8Linear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)
-        y = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8, self.scale).to(x.dtype)
-        if self.bias is not None:
+        y: torch.Tensor = torch.ops.aten._weight_int8pack_mm(flat, self.weight_int8,
+                                                             self.scale).to(x.dtype)
+        if isinstance(self.bias, torch.Tensor):
             y = y + self.bias
         return y.reshape(*x.shape[:-1], self.out_features)
 

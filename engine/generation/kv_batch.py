@@ -7,6 +7,7 @@ running row one step, not a re-prefill.
 
 import copy
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -14,14 +15,15 @@ import torch
 class Batch:
     """Model state for the rows being decoded together: KV cache, padding mask, seen tokens."""
 
-    def __init__(self, model, pad_id: int, vocab_size: int, device: torch.device):
+    def __init__(self, model: Any, pad_id: int, vocab_size: int, device: torch.device):
         self.model = model
         self.pad_id = pad_id
         self.vocab_size = vocab_size
         self.device = device
-        self.cache = None
-        self.mask: torch.Tensor | None = None
-        self.seen: torch.Tensor | None = None
+        self.cache: Any = None  # the model's KV cache (a transformers Cache) once prefilled
+        # Until the first prefill the batch has no rows: empty mask and seen-token table.
+        self.mask = torch.zeros((0, 0), dtype=torch.long, device=device)
+        self.seen = torch.zeros((0, vocab_size), dtype=torch.bool, device=device)
 
     def prefill(self, contexts: Sequence[Sequence[int]]) -> torch.Tensor:
         """Feed whole (left-padded) contexts, dropping any old cache; next-token logits [B, V]."""
@@ -62,7 +64,7 @@ class Batch:
         True for the usual dynamic cache (GPT-2, Llama, SmolLM2...). Sliding-window or
         quantised caches keep more state than keys and values; the decoder re-prefills
         instead of moving rows with them."""
-        layers = getattr(self.cache, "layers", None)
+        layers = getattr(self.cache, "layers", None) or []
         return self.cache is not None and bool(layers) and all(
             type(layer).__name__ == "DynamicLayer" and getattr(layer, "keys", None) is not None
             and layer.keys.dim() == 4 for layer in layers)
@@ -116,4 +118,5 @@ class Batch:
             logits_to_keep=1,
         )
         self.cache = out.past_key_values
-        return out.logits[:, -1, :].float()
+        logits: torch.Tensor = out.logits[:, -1, :].float()
+        return logits

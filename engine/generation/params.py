@@ -12,16 +12,16 @@ from engine.errors import GenerationError
 SEED_LIMIT = 2**31 - 1
 
 
-def _require(ok: bool, name: str, value, bounds: str) -> None:
+def _require(ok: bool, name: str, value: object, bounds: str) -> None:
     if not ok:
         raise GenerationError(f"{name}={value!r} is out of range: use {bounds}.")
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

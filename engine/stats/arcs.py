@@ -14,20 +14,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 RESAMPLE_POINTS = 100
 
-# (name, plain-words description, template as a function of t in [0, 1])
-_SHAPES = (
-    ("Rags to riches", "rise", lambda t: -np.cos(np.pi * t)),
-    ("Tragedy", "fall", lambda t: np.cos(np.pi * t)),
-    ("Man in a hole", "fall then rise", lambda t: np.cos(2 * np.pi * t)),
-    ("Icarus", "rise then fall", lambda t: -np.cos(2 * np.pi * t)),
-    ("Cinderella", "rise, fall, rise", lambda t: -np.cos(3 * np.pi * t)),
-    ("Oedipus", "fall, rise, fall", lambda t: np.cos(3 * np.pi * t)),
+# (name, plain-words description, sign and number of half-waves of the template on t in [0, 1])
+# Each template is sign * cos(halves * pi * t).
+_SHAPES: tuple[tuple[str, str, float, int], ...] = (
+    ("Rags to riches", "rise", -1.0, 1),
+    ("Tragedy", "fall", 1.0, 1),
+    ("Man in a hole", "fall then rise", 1.0, 2),
+    ("Icarus", "rise then fall", -1.0, 2),
+    ("Cinderella", "rise, fall, rise", -1.0, 3),
+    ("Oedipus", "fall, rise, fall", 1.0, 3),
 )
-SHAPES: tuple[str, ...] = tuple(name for name, _, _ in _SHAPES)
-DESCRIPTIONS: dict[str, str] = {name: words for name, words, _ in _SHAPES}
+SHAPES: tuple[str, ...] = tuple(name for name, _, _, _ in _SHAPES)
+DESCRIPTIONS: dict[str, str] = {name: words for name, words, _, _ in _SHAPES}
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -49,30 +52,32 @@ class ArcMatch:
         return describe(self)
 
 
-def template(shape: str, n: int = RESAMPLE_POINTS) -> np.ndarray:
+def template(shape: str, n: int = RESAMPLE_POINTS) -> FloatArray:
     """The template curve of `shape` sampled at `n` evenly spaced points."""
-    for name, _, fn in _SHAPES:
+    for name, _, sign, halves in _SHAPES:
         if name == shape:
-            return fn(np.linspace(0.0, 1.0, n))
+            return sign * np.cos(halves * np.pi * np.linspace(0.0, 1.0, n))
     raise ValueError(f"unknown arc shape {shape!r}; choose one of: {', '.join(SHAPES)}")
 
 
-def resample(arc: Sequence[float], n: int = RESAMPLE_POINTS) -> np.ndarray:
+def resample(arc: Sequence[float], n: int = RESAMPLE_POINTS) -> FloatArray:
     """`arc` linearly interpolated to `n` evenly spaced points over its whole length."""
     y = np.asarray(arc, dtype=float)
     if y.ndim != 1 or y.size < 2:
         raise ValueError(f"an arc needs at least 2 points, got {y.size}")
     if not np.all(np.isfinite(y)):
         raise ValueError("an arc must not contain NaN or infinite values")
-    return np.interp(np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, y.size), y)
+    out: FloatArray = np.interp(np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, y.size), y)
+    return out
 
 
-def _zscore(y: np.ndarray) -> np.ndarray | None:
+def _zscore(y: FloatArray) -> FloatArray | None:
     """y scaled to mean 0 and standard deviation 1; None if y is flat."""
     sd = y.std()
     if sd < 1e-12 * max(1.0, float(np.abs(y).max())):
         return None
-    return (y - y.mean()) / sd
+    z: FloatArray = (y - y.mean()) / sd
+    return z
 
 
 def classify_arc(arc: Sequence[float]) -> ArcMatch:
@@ -86,8 +91,8 @@ def classify_arc(arc: Sequence[float]) -> ArcMatch:
         return ArcMatch(SHAPES[0], 0.0, 0.0, [(name, 0.0) for name in SHAPES])
     scores = []
     for name in SHAPES:
-        t = _zscore(template(name))
-        scores.append((name, float(np.mean(z * t))))
+        t = template(name)  # a cosine: never flat
+        scores.append((name, float(np.mean(z * (t - t.mean()) / t.std()))))
     ranking = sorted(scores, key=lambda item: -item[1])
     best, r = ranking[0]
     return ArcMatch(best, max(0.0, r), r, ranking)

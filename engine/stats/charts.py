@@ -10,6 +10,8 @@ import io
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -18,6 +20,7 @@ RAW_COLOUR = "#8c8c8c"
 BAR_COLOUR = "#2e7d4f"
 MAX_TITLED_CHAPTERS = 8  # beyond this, titles overlap; chapters are numbered instead
 MAX_NUMBERED_CHAPTERS = 60
+FloatArray = npt.NDArray[np.float64]
 MAX_RAW_POINTS = 4000  # thin the faint raw dots: more add nothing visible, only drawing time
 
 
@@ -66,7 +69,7 @@ def arc_chart(title: str, arc: Sequence[float], chapter_bounds: Sequence[int] | 
     return _png(fig)
 
 
-def _draw_raw(ax, raw: np.ndarray) -> None:
+def _draw_raw(ax: Axes, raw: FloatArray) -> None:
     """Faint dots for per-sentence scores, thinned evenly on long books."""
     step = max(1, raw.size // MAX_RAW_POINTS)
     idx = np.arange(0, raw.size, step)
@@ -74,7 +77,8 @@ def _draw_raw(ax, raw: np.ndarray) -> None:
     ax.scatter(idx, raw[idx], s=size, color=RAW_COLOUR, alpha=0.35, linewidths=0)
 
 
-def _draw_chapters(ax, bounds: Sequence[int], titles: Sequence[str] | None, n: int) -> None:
+def _draw_chapters(ax: Axes, bounds: Sequence[int], titles: Sequence[str] | None,
+                   n: int) -> None:
     """Thin vertical lines at chapter starts, named (few chapters) or numbered along the top."""
     inner = [b for b in bounds if 0 < b < n]
     ax.vlines(inner, 0, 1, transform=ax.get_xaxis_transform(), colors="#b0b0b0",
@@ -98,7 +102,7 @@ def _short(title: str, limit: int = 22) -> str:
     return title if len(title) <= limit else title[: limit - 1] + "…"
 
 
-def _style_arc_axes(ax, title: str, y: np.ndarray, raw) -> None:
+def _style_arc_axes(ax: Axes, title: str, y: FloatArray, raw: Sequence[float] | None) -> None:
     """Title, labels and y limits for the arc chart."""
     ax.set_title(title, fontsize=12, loc="left", pad=14)
     ax.set_xlabel("sentence")

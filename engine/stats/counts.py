@@ -21,10 +21,14 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from engine.errors import EngineError
+
+IntArray = npt.NDArray[np.signedinteger[Any]]
 
 MAX_TERM_CHARS = 100
 CACHE_SIZE = 512  # recent answers kept; popular names are asked for again and again
@@ -84,7 +88,7 @@ class TermCounter:
         self._cache: dict[tuple[str, bool], dict[str, int]] = {}
         self._lock = threading.Lock()  # counts may be asked from several threads
 
-    def _encode(self, norm: str):
+    def _encode(self, norm: str) -> tuple[str, IntArray, IntArray]:
         """Split normalised text and map its words and gaps to ids."""
         words, gaps = _split(norm)
         wid, gid = self._words, self._gaps
@@ -122,16 +126,18 @@ class TermCounter:
 
     def _count_exact(self, book: _Book, words: list[str], gaps: list[str]) -> int:
         """Whole-word occurrences of a term split into `words` and `gaps` in one book."""
-        ids = [self._words.get(w) for w in words]
-        inner = [self._gaps.get(g) for g in gaps[1:-1]]
-        if None in ids or None in inner:
-            return 0
+        maybe_ids = [self._words.get(w) for w in words]
+        maybe_inner = [self._gaps.get(g) for g in gaps[1:-1]]
+        ids = [i for i in maybe_ids if i is not None]
+        inner = [g for g in maybe_inner if g is not None]
+        if len(ids) < len(maybe_ids) or len(inner) < len(maybe_inner):
+            return 0  # a word or gap the books never contain
         starts = _candidates(book, ids, inner)
         starts = _check_edges(book, self._gap_text, starts, len(words), gaps[0], gaps[-1])
         return _non_overlapping(starts, len(words))
 
 
-def _index(norm, ids, gap_ids, size) -> _Book:
+def _index(norm: str, ids: IntArray, gap_ids: IntArray, size: int) -> _Book:
     """Build a book's positions index (word id -> sorted positions)."""
     order = np.argsort(ids, kind="stable")
     offsets = np.zeros(size + 1, dtype=np.int64)

@@ -10,9 +10,11 @@ code path is used: TextBlob's `.sentences`/`.words` need NLTK data that is not i
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +23,7 @@ _PIECES = re.compile(r"[^\W_]+")
 
 
 @lru_cache(maxsize=1)
-def _analyzer():
+def _analyzer() -> tuple[Any, frozenset[str], tuple[str, ...]]:
     """Return (sentiment callable, key pieces, emoticons), loaded once per process."""
     from textblob import _text
     from textblob.en import sentiment as pattern_sentiment
@@ -35,20 +37,17 @@ def _analyzer():
     return fast, pieces, emoticons
 
 
-def _plain_dict_lexicon(sentiment_cls, loaded):
+def _plain_dict_lexicon(sentiment_cls: type[Any], loaded: Any) -> Any:
     """A copy of TextBlob's loaded lexicon whose lookups are plain dict lookups.
 
     TextBlob's lexicon is a lazy dict: every `w in lexicon` goes through two Python-level
     calls, which is about a third of its scoring time. The copy runs TextBlob's own scoring
     code (`Sentiment.__call__`) on the same data, so its results are identical.
     """
-
-    class PlainLexicon(sentiment_cls):
-        __contains__ = dict.__contains__
-        __getitem__ = dict.__getitem__
-        get = dict.get
-
-    fast = PlainLexicon.__new__(PlainLexicon)
+    plain = {"__contains__": dict.__contains__, "__getitem__": dict.__getitem__, "get": dict.get}
+    lexicon: Any = types.new_class("PlainLexicon", (sentiment_cls,),
+                                   exec_body=lambda ns: ns.update(plain))
+    fast = lexicon.__new__(lexicon)
     fast.__dict__.update(loaded.__dict__)
     dict.update(fast, dict.items(loaded))
     return fast
@@ -100,7 +99,7 @@ def compound(polarities: Sequence[float], quantile: float = 0.95) -> list[float]
     if spread.size == 0:
         return [0.0] * x.size
     q = float(np.quantile(spread, quantile))
-    return np.clip(centred / q, -1.0, 1.0).tolist()
+    return [float(v) for v in np.clip(centred / q, -1.0, 1.0)]
 
 
 def ewma(values: Sequence[float], span: int, warm: bool = False) -> list[float]:
@@ -214,13 +213,7 @@ def summarise(sentences: Sequence[str], scores: Sequence[float], chapter_ids: Se
     eligible = [c for c in means if sizes[c] >= min_sentences] or list(means)
     top = max(eligible, key=lambda c: means[c])
     bottom = min(eligible, key=lambda c: means[c])
-    pick = _pick_factory(sentences, scores, chapter_ids, chapter_titles or {}, means, max_chars)
-    return SentimentSummary(len(sentences), float(np.mean(scores)), pick(top, True),
-                            pick(bottom, False))
-
-
-def _pick_factory(sentences, scores, chapter_ids, titles, means, max_chars):
-    """Build a function that makes the ChapterPick for one chapter."""
+    titles = chapter_titles or {}
 
     def pick(chapter: int, positive: bool) -> ChapterPick:
         idx = [i for i, c in enumerate(chapter_ids) if c == chapter]
@@ -228,4 +221,5 @@ def _pick_factory(sentences, scores, chapter_ids, titles, means, max_chars):
                                    positive, max_chars)
         return ChapterPick(chapter, titles.get(chapter), float(means[chapter]), quote, q_score)
 
-    return pick
+    return SentimentSummary(len(sentences), float(np.mean(scores)), pick(top, True),
+                            pick(bottom, False))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LRScheduler
 
 from engine.errors import ModelError
 
@@ -19,16 +21,16 @@ def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def rng_state() -> dict:
+def rng_state() -> dict[str, Any]:
     """Python, NumPy and torch (CPU and CUDA) random states."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    state: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` saved."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
@@ -37,7 +39,8 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, progress: dict) -> Path:
+def save_checkpoint(ckpt_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: LRScheduler, progress: dict[str, Any]) -> Path:
     """Write model/optimizer/scheduler/RNG state and progress atomically."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -49,7 +52,8 @@ def save_checkpoint(ckpt_dir: Path, model, optimizer, scheduler, progress: dict)
     return ckpt_dir / STATE_FILE
 
 
-def load_checkpoint(ckpt_dir: Path, model, optimizer, scheduler) -> dict:
+def load_checkpoint(ckpt_dir: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: LRScheduler) -> dict[str, Any]:
     """Restore a checkpoint into live objects; returns the saved progress dict."""
     path = Path(ckpt_dir) / STATE_FILE
     if not path.is_file():
@@ -66,4 +70,4 @@ def load_checkpoint(ckpt_dir: Path, model, optimizer, scheduler) -> dict:
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
     set_rng_state(payload["rng"])
-    return payload["progress"]
+    return dict(payload["progress"])

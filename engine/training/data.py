@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from engine.corpus.gutenberg import split_plain_text
+from engine.corpus.gutenberg import body_text
 from engine.errors import CorpusError
 
 
 def strip_gutenberg(text: str) -> str:
     """The book between a Project Gutenberg header and footer (if any), line ends normalised."""
-    plain = split_plain_text(text)
-    return "\n".join(plain.lines[plain.body_start:plain.body_end]).strip() + "\n"
+    return body_text(text).strip() + "\n"
 
 
 def read_text_files(paths: list[Path]) -> list[str]:
@@ -30,7 +30,7 @@ def read_text_files(paths: list[Path]) -> list[str]:
     return texts
 
 
-def encode_documents(tokenizer, texts: list[str]) -> list[int]:
+def encode_documents(tokenizer: Any, texts: list[str]) -> list[int]:
     """Concatenate the documents' token ids with eos after each (run_clm style)."""
     eos = tokenizer.eos_token_id
     if eos is None:

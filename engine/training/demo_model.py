@@ -17,6 +17,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from engine.errors import ModelError
 from engine.hashing import file_sha256
@@ -89,7 +90,7 @@ def convert_gguf(gguf: Path, out_dir: Path) -> Path:
     return Path(out_dir)
 
 
-def state_checksum(model) -> str:
+def state_checksum(model: Any) -> str:
     """sha256 over every tensor of a state_dict (names and raw bytes), to compare bases."""
     import hashlib
 
@@ -113,7 +114,7 @@ def merge_adapter_into(model_dir: Path, adapter_dir: Path) -> None:
     model.save_pretrained(model_dir)
 
 
-def _wanted_marker(adapter_dir: Path) -> dict:
+def _wanted_marker(adapter_dir: Path) -> dict[str, str | None]:
     adapter = Path(adapter_dir) / ADAPTER_FILE
     return {"wheel_sha256": WHEEL_SHA256,
             "adapter_sha256": file_sha256(adapter) if adapter.is_file() else None}

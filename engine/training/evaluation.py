@@ -53,7 +53,8 @@ def _windows(n: int, block: int, stride: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _score_window(model, ids: torch.Tensor, n_new: int, device, autocast: bool) -> float:
+def _score_window(model: Any, ids: torch.Tensor, n_new: int, device: torch.device,
+                  autocast: bool) -> float:
     x = ids[None, :-1].to(device)
     y = ids[None, 1:].to(device)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
@@ -63,14 +64,16 @@ def _score_window(model, ids: torch.Tensor, n_new: int, device, autocast: bool) 
 
 
 @torch.no_grad()
-def score_text(model, tokenizer, text: str, *, block: int = 512, stride: int | None = None,
-               autocast: bool = False) -> Score:
-    """Sum the model's NLL over ``text`` with a sliding window."""
+def score_text(model: Any, tokenizer: Any, text: str, *, block: int = 512,
+               stride: int | None = None, autocast: bool = False,
+               start: str = "eos") -> Score:
+    """Sum the model's NLL over ``text`` with a sliding window; ``start`` names the special
+    token put in front ("eos" or "bos"; eos when the tokenizer has no bos)."""
     stride = stride or max(block // 2, 1)
     if not 0 < stride <= block:
         raise ModelError(f"stride must be between 1 and block ({block}), got {stride}")
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-    ids = torch.tensor([eos] + tokenizer(text, add_special_tokens=False)["input_ids"])
+    first = _start_token(tokenizer, start)
+    ids = torch.tensor([first] + tokenizer(text, add_special_tokens=False)["input_ids"])
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -107,11 +110,41 @@ def _adapter_base(adapter_dir: Path, base: str | None) -> str:
     return base
 
 
-def bits_per_char(model_dir: Path, text: str, max_chars: int = 100_000, block: int = 1024,
-                  stride: int = 512, base: str | None = None, threads: int | None = None) -> Score:
-    """Score the first ``max_chars`` characters of ``text`` with the model in ``model_dir``."""
+@dataclass(frozen=True)
+class EvalText:
+    """One text to score and how: window, stride and the special token put first."""
+
+    name: str
+    text: str
+    block: int = 1024
+    stride: int = 512
+    start: str = "eos"
+
+
+def evaluate(model_dir: Path, texts: list[EvalText], base: str | None = None,
+             threads: int | None = None) -> list[Score]:
+    """Score each text with the model in ``model_dir`` (loaded once, fp32)."""
     if threads:
         torch.set_num_threads(threads)
     model, tok = load_for_scoring(model_dir, base)
-    block = min(block, max_positions(model.config))
-    return score_text(model, tok, text[:max_chars], block=block, stride=min(stride, block))
+    scores = []
+    for t in texts:
+        block = min(t.block, max_positions(model.config))
+        scores.append(score_text(model, tok, t.text, block=block, stride=min(t.stride, block),
+                                 start=t.start))
+    return scores
+
+
+def bits_per_char(model_dir: Path, text: str, max_chars: int = 100_000, block: int = 1024,
+                  stride: int = 512, base: str | None = None, threads: int | None = None) -> Score:
+    """Score the first ``max_chars`` characters of ``text`` with the model in ``model_dir``."""
+    return evaluate(model_dir, [EvalText("text", text[:max_chars], block, stride)], base,
+                    threads)[0]
+
+
+def _start_token(tokenizer: Any, start: str) -> int:
+    if start not in ("eos", "bos"):
+        raise ModelError(f"start={start!r}: use 'eos' or 'bos'")
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    token = bos if start == "bos" and bos is not None else eos
+    return int(token) if token is not None else 0

@@ -52,10 +52,10 @@ class LoraLinear(nn.Module):
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.base(x)
+        out: torch.Tensor = self.base(x)
         if self.merged:
             return out
-        update = self.dropout(x) @ self.lora_A.t().to(x.dtype)
+        update: torch.Tensor = self.dropout(x) @ self.lora_A.t().to(x.dtype)
         return out + (update @ self.lora_B.t().to(x.dtype)) * self.scale
 
     def delta(self) -> torch.Tensor:

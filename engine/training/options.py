@@ -84,7 +84,9 @@ def cli_options() -> list[CliOption]:
         if not f.metadata.get("cli", True):
             continue
         kind, tristate = _kind(str(f.type))
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default: Any = f.default
+        if f.default_factory is not MISSING:
+            default = f.default_factory()
         if kind is list:
             default = ",".join(default)
         out.append(CliOption(f.name, "--" + f.name.replace("_", "-"), kind, default,

@@ -9,9 +9,10 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import torch
@@ -37,8 +38,18 @@ class TrainResult:
     best_bpc: float
     best_step: int
     seconds: float
-    history: list[dict]
+    history: list[dict[str, Any]]
     finished: bool
+
+
+class Progress(TypedDict):
+    """Where a run stands (saved in every checkpoint, so a resume continues exactly)."""
+
+    step: int
+    best_bpc: float
+    best_step: int
+    history: list[dict[str, Any]]
+    tokens: int
 
 
 def _seed_all(seed: int) -> None:
@@ -47,7 +58,7 @@ def _seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_scratch(cfg: TrainConfig, texts: list[str], out: Path):
+def build_scratch(cfg: TrainConfig, texts: list[str], out: Path) -> tuple[Any, Any]:
     """Fit a tokenizer (or reuse the saved one on resume) and build a fresh GPT-2."""
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -76,7 +87,8 @@ def load_base(base: str) -> tuple[Any, Any]:
     return model, tok
 
 
-def _prepare_model(cfg: TrainConfig, train_texts: list[str], out: Path):
+def _prepare_model(cfg: TrainConfig, train_texts: list[str],
+                   out: Path) -> tuple[Any, Any, lora_mod.LoraConfig | None]:
     _seed_all(cfg.seed)
     model, tok = load_base(cfg.base) if cfg.base else build_scratch(cfg, train_texts, out)
     lcfg = None
@@ -87,7 +99,7 @@ def _prepare_model(cfg: TrainConfig, train_texts: list[str], out: Path):
     return model, tok, lcfg
 
 
-def _schedule(cfg: TrainConfig, total: int):
+def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
     """Linear warm-up, then cosine decay to a tenth of the peak rate."""
     def factor(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -97,7 +109,8 @@ def _schedule(cfg: TrainConfig, total: int):
     return factor
 
 
-def _optimizer(cfg: TrainConfig, model, total: int):
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module,
+               total: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in params if p.dim() >= 2]
     no_decay = [p for p in params if p.dim() < 2]
@@ -114,7 +127,7 @@ def _batch_order(n_blocks: int, batch: int, seed: int, epoch: int) -> list[torch
 
 
 @torch.no_grad()
-def sample(model, tok, prompt: str, n_tokens: int, device) -> str:
+def sample(model: Any, tok: Any, prompt: str, n_tokens: int, device: torch.device) -> str:
     """Greedy continuation with a repetition penalty (deterministic, for progress logs)."""
     was_training = model.training
     model.eval()
@@ -126,7 +139,7 @@ def sample(model, tok, prompt: str, n_tokens: int, device) -> str:
                          do_sample=False, repetition_penalty=1.3,
                          pad_token_id=tok.eos_token_id)
     model.train(was_training)
-    return tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return str(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
 
 
 class _Run:
@@ -150,8 +163,8 @@ class _Run:
         self.per_epoch = per_epoch
         self.total = cfg.max_steps or max(1, int(round(cfg.epochs * per_epoch)))
         self.opt, self.sched = _optimizer(cfg, self.model, self.total)
-        self.progress = {"step": 0, "best_bpc": float("inf"), "best_step": 0, "history": [],
-                         "tokens": 0}
+        self.progress = Progress(step=0, best_bpc=float("inf"), best_step=0, history=[],
+                                 tokens=0)
 
     def step(self, batch_idx: torch.Tensor) -> float:
         x = self.blocks[batch_idx].to(self.device)
@@ -165,13 +178,13 @@ class _Run:
         self.opt.zero_grad(set_to_none=True)
         self.progress["step"] += 1
         self.progress["tokens"] += x.numel()
-        return loss.item()
+        return float(loss.item())
 
-    def evaluate(self, train_loss: float) -> dict:
+    def evaluate(self, train_loss: float) -> dict[str, Any]:
         p = self.progress
         s = score_text(self.model, self.tok, self.val_text, block=self.cfg.eval_block,
                        autocast=self.autocast)
-        entry = {"step": p["step"], "epoch": round(p["step"] / self.per_epoch, 3),
+        entry: dict[str, Any] = {"step": p["step"], "epoch": round(p["step"] / self.per_epoch, 3),
                  "train_loss": round(train_loss, 4), "val_loss": round(s.token_loss, 4),
                  "val_bpc": round(s.bpc, 4),
                  "val_word_ppl": round(s.word_perplexity, 2), "tokens": p["tokens"],
@@ -198,10 +211,11 @@ class _Run:
         (self.out / "train_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
     def checkpoint(self) -> None:
-        save_checkpoint(self.out / "checkpoint", self.model, self.opt, self.sched, self.progress)
+        save_checkpoint(self.out / "checkpoint", self.model, self.opt, self.sched,
+                        dict(self.progress))
 
 
-def _loop(run: _Run, bar, started: float) -> bool:
+def _loop(run: _Run, bar: Any, started: float) -> bool:
     """Train until done or paused; returns True when all steps ran."""
     cfg, p = run.cfg, run.progress
     loss, stop_at = float("nan"), min(run.total, cfg.stop_after or run.total)
@@ -212,7 +226,8 @@ def _loop(run: _Run, bar, started: float) -> bool:
             loss = run.step(batch_idx)
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", best_bpc=f"{p['best_bpc']:.3f}")
-            timed_out = bool(cfg.max_minutes) and time.time() - started > cfg.max_minutes * 60
+            timed_out = cfg.max_minutes is not None and cfg.max_minutes > 0 \
+                and time.time() - started > cfg.max_minutes * 60
             # a paused run is evaluated too, so that it always leaves a usable best model
             pausing = p["step"] >= stop_at or timed_out
             if p["step"] % cfg.eval_every == 0 or pausing:
@@ -233,7 +248,8 @@ def train(train_texts: list[str], val_texts: list[str], cfg: TrainConfig) -> Tra
     started = time.time()
     run = _Run(cfg, train_texts, val_texts)
     if cfg.resume:
-        run.progress = load_checkpoint(run.out / "checkpoint", run.model, run.opt, run.sched)
+        run.progress = cast(Progress, load_checkpoint(run.out / "checkpoint", run.model,
+                                                      run.opt, run.sched))
     bar = tqdm(total=run.total, initial=run.progress["step"], disable=not cfg.progress,
                desc="train", unit="step", dynamic_ncols=True)
     with bar:

@@ -7,6 +7,7 @@ costs a fraction of a second instead of a fresh interpreter's imports.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import random
@@ -50,10 +51,9 @@ class Bot:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.is_alive():
-            try:
+            # it may exit between the check and the kill
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:  # it exited between the check and the kill
-                pass
         if self.proc is not None:
             self.proc.join(10)
 

@@ -5,6 +5,7 @@ built at run time. (No ``from __future__ import annotations`` here: discord.py r
 annotations as objects, and the Range bounds are local values.)
 """
 
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -55,8 +56,9 @@ def _sentiment_command(flow) -> app_commands.Command:
                            current: str) -> list[app_commands.Choice[str]]:
         return await flow.book_choices(interaction, current)
 
-    cmd = app_commands.Command(name="sentiment", callback=sentiment,
-                               description="The sentiment arc of a book, with a chart")
+    cmd: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name="sentiment", callback=sentiment,
+        description="The sentiment arc of a book, with a chart")
     cmd.autocomplete("book")(book_choices)
     return cmd
 

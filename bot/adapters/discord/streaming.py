@@ -47,7 +47,8 @@ class ThrottledMessage:
         """Show the final content and wait until it has been sent; raises if that edit fails."""
         self._latest, self._final = content, True
         self._kick()
-        await self._task
+        if self._task is not None:
+            await self._task
 
     async def abandon(self) -> None:
         """Stop editing (an in-flight edit completes first)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from bot.adapters.reddit.text import (
     keyword_pattern,
     mention_pattern,
 )
-from bot.config import Config
+from bot.config import Config, RedditConfig
 from bot.errors import ConfigError
 from bot.messages import Request
 
@@ -53,9 +54,9 @@ __all__ = ["RedditAdapter", "RedditCredentials", "credentials_from_env"]
 
 def credentials_from_env(cfg: Config) -> RedditCredentials:
     """Read the script app's credentials from the variables [reddit] names."""
-    r = cfg.reddit
+    r = cfg.reddit if cfg.reddit is not None else RedditConfig()
     names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
-    values = [cfg.secret(n) for n in names]
+    values = [cfg.secret(n) or "" for n in names]
     missing = [n for n, v in zip(names, values, strict=True) if not v]
     if missing:
         raise ConfigError(
@@ -92,9 +93,9 @@ class RedditAdapter:
         self.ledger = Ledger(app.store)
         self.keyword = self.rc.keyword or "!" + self.cfg.bot.generate_command
         self.me = ""
-        self._reddit = None
+        self._reddit: praw.Reddit | None = None
         self._net = ThreadPoolExecutor(1, thread_name_prefix="reddit-net")
-        self._mention = None
+        self._mention: re.Pattern[str] | None = None
         self._keyword = keyword_pattern(self.keyword)
         self._replied: dict[str, str] = {}  # summons fullname -> the bot's reply
         self._inflight: set[str] = set()
@@ -214,7 +215,7 @@ class RedditAdapter:
         """The text after the bot's name or keyword, if the item summons the bot."""
         if s.kind == "keyword":
             return find_trigger(s.body, self._keyword)
-        hit = find_trigger(s.body, self._mention)
+        hit = find_trigger(s.body, self._mention) if self._mention is not None else None
         return hit if hit is not None else find_trigger(s.body, self._keyword)
 
     async def _record(self, s: Summon, key: str, prompt: str, state: str,
@@ -262,21 +263,22 @@ class RedditAdapter:
 
     async def _advance(self, row: Row) -> None:
         if row.state == "posting" and await self._already_replied(row):
-            return
+            return None
         live = await self._call(rc_api.live_summon, row.fullname, row.link_id, row.kind)
         if live is None or live_reason(live) == "target deleted":
             return await self._finish(row, "skipped", "target deleted")
         if await self._db(self.ledger.is_opted_out, row.author):
             return await self._finish(row, "skipped", "opted out")
+        ready: Row | None = row
         if row.state in ("seen", "queued", "generating"):
-            row = await self._generate(row, live)
-        if row is not None:
-            await self._post(row, live)
+            ready = await self._generate(row, live)
+        if ready is not None:
+            await self._post(ready, live)
 
     async def _generate(self, row: Row, live: Summon) -> Row | None:
         """Generate through the Dispatcher; store text and seed before any post."""
         await self._db(self.ledger.update, row.fullname, state="generating")
-        req = Request(platform="reddit", user=live.author.lower(),
+        req = Request(platform="reddit", user=(live.author or "").lower(),
                       command=self.cfg.bot.generate_command,
                       args={"prompt": row.prompt, "seed": row.seed},
                       channel=row.subreddit, request_id=row.fullname)
@@ -333,9 +335,10 @@ class RedditAdapter:
     async def _post_failed(self, row: Row, live: Summon, f: Failure) -> None:
         log.warning("reddit: reply to %s failed: %s %s", row.fullname, f.code, f.message)
         if f.kind == "ratelimit":  # nothing was created: wait as told, uncounted
-            self._post_after = time.time() + f.retry_after
+            wait = f.retry_after if f.retry_after is not None else self.rc.poll_interval_s
+            self._post_after = time.time() + wait
             await self._db(self.ledger.update, row.fullname, attempts=row.attempts)
-            return await self._reschedule(row, f.retry_after, "ready", f"{f.code}: {f.message}")
+            return await self._reschedule(row, wait, "ready", f"{f.code}: {f.message}")
         if f.code == "THREAD_LOCKED":
             return await self._fail_locked(row, live)
         if f.kind == "banned" and row.subreddit:

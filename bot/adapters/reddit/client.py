@@ -98,11 +98,12 @@ def classify(exc: Exception) -> Failure:
 
 def connect(creds: RedditCredentials, rc: RedditConfig) -> praw.Reddit:
     """A praw client for a script app; oauth_url/reddit_url point it elsewhere (tests)."""
-    urls = {k: v for k, v in (("oauth_url", rc.oauth_url), ("reddit_url", rc.reddit_url)) if v}
+    settings: dict[str, Any] = {k: v for k, v in (("oauth_url", rc.oauth_url),
+                                                  ("reddit_url", rc.reddit_url)) if v}
     return praw.Reddit(client_id=creds.client_id, client_secret=creds.client_secret,
                        username=creds.username, password=creds.password,
                        user_agent=rc.user_agent, requestor_class=WriteOnceRequestor,
-                       check_for_async=False, check_for_updates=False, **urls)
+                       check_for_async=False, check_for_updates=False, **settings)
 
 
 def _link_of(d: dict[str, Any]) -> str | None:

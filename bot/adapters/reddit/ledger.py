@@ -106,7 +106,7 @@ class Ledger:
     def bump_attempts(self, fullname: str) -> int:
         """Count one more attempt; returns the new count."""
         with self.store.session() as s:
-            item = s.get(RedditItem, fullname)
+            item = s.get_one(RedditItem, fullname)
             item.attempts += 1
             return item.attempts
 
@@ -144,15 +144,15 @@ class Ledger:
             facts = Facts(opted_out=s.get(OptOut, (PLATFORM, author_key)) is not None)
             facts.banned = self._banned(s, summon.subreddit, now)
             if summon.parent_id:
-                facts.parent_is_bot_reply = s.scalar(
+                facts.parent_is_bot_reply = (s.scalar(
                     select(func.count()).where(RedditItem.reply_fullname == summon.parent_id)
-                ) > 0
+                ) or 0) > 0
             if summon.link_id:
                 facts.thread_replies = s.scalar(select(func.count()).where(
-                    RedditItem.link_id == summon.link_id, RedditItem.state.in_(COUNTED)))
+                    RedditItem.link_id == summon.link_id, RedditItem.state.in_(COUNTED))) or 0
             facts.user_replies_last_hour = s.scalar(select(func.count()).where(
                 RedditItem.author == author_key, RedditItem.state.in_(COUNTED),
-                RedditItem.created_at >= now - timedelta(hours=1)))
+                RedditItem.created_at >= now - timedelta(hours=1))) or 0
             return facts
 
     @staticmethod
@@ -160,7 +160,8 @@ class Ledger:
         if not subreddit:
             return False
         ban = s.get(SubredditBan, subreddit.lower())
-        return ban is not None and _aware(ban.recheck_at) > now
+        recheck = _aware(ban.recheck_at) if ban is not None else None
+        return recheck is not None and recheck > now
 
     # ---- opt-outs and bans -------------------------------------------------------------------
     def set_opt_out(self, author_key: str, out: bool) -> None:

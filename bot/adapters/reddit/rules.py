@@ -71,7 +71,7 @@ def skip_reason(s: Summon, me: str, rc: RedditConfig, facts: Facts) -> str | Non
     if reason:
         return reason
     checks = [
-        (s.author.lower() in _lower(rc.ignore_users), "ignored user"),
+        ((s.author or "").lower() in _lower(rc.ignore_users), "ignored user"),
         (facts.opted_out, "opted out"),
         (s.parent_is_me or facts.parent_is_bot_reply, "summon chain"),
         (facts.banned, "banned from subreddit"),

@@ -60,8 +60,8 @@ def test_fair_shares_are_max_min_fair_within_the_shared_batch():
     assert fair_shares({"A": 20, "B": 1}, 8, 4) == {"A": 3, "B": 1}
     assert fair_shares({"A": 20, "B": 20}, 8, 4) == {"A": 2, "B": 2}
     assert fair_shares({"A": 3, "B": 3, "C": 3}, 8, 4) == {"A": 2, "B": 1, "C": 1}
-    assert fair_shares({u: 1 for u in "abcdefgh"}, 8, 4) == {u: 1 for u in "abcdefgh"}
-    assert sum(fair_shares({u: 2 for u in "abcdefghij"}, 8, 4).values()) == 8
+    assert fair_shares(dict.fromkeys("abcdefgh", 1), 8, 4) == dict.fromkeys("abcdefgh", 1)
+    assert sum(fair_shares(dict.fromkeys("abcdefghij", 2), 8, 4).values()) == 8
     assert fair_shares({"A": 20, "B": 1}, 8, 8) == {"A": 7, "B": 1}  # sharing = max_batch
     assert fair_shares({"A": 0, "B": 2}, 8, 4) == {"B": 2} and fair_shares({}, 8, 4) == {}
 

@@ -103,7 +103,7 @@ class HoldingGenerator:
     def generate(self, prompts, params, on_token=None, should_stop=None, *, admit=None,
                  on_done=None, max_rows=None, hold=None):
         self.batches.append(list(prompts))
-        names = {i: p for i, p in enumerate(prompts)}
+        names = dict(enumerate(prompts))
 
         def admit_named(free):
             rows = admit(free)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from difflib import SequenceMatcher
 
 import pytest
@@ -70,13 +69,8 @@ def _raw_paged_toc(name: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def books() -> dict[str, ParsedBook]:
-    started = time.perf_counter()
-    parsed = {p.name: parse_book(p) for p in find_book_files(OZ)}
-    elapsed = time.perf_counter() - started
-    # Requirement: all 14 books parsed and sentence-split well under 40 s (measured ~2-5 s).
-    assert elapsed < 40, f"parsing the 14 Oz books took {elapsed:.1f} s"
-    print(f"\nparsed {len(parsed)} Oz books in {elapsed:.2f} s")
-    return parsed
+    # Parsing speed is measured by benchmarks/stats.py, not asserted here.
+    return {p.name: parse_book(p) for p in find_book_files(OZ)}
 
 
 def test_find_book_files_lists_the_fourteen_books_in_order():
@@ -163,12 +157,3 @@ def test_first_chapter_starts_with_the_story(books):
     assert first.text.startswith('"Where\'s the butter, Unc Nunkie?" asked Ojo.')
     assert first.sentences[0] == '"Where\'s the butter, Unc Nunkie?" asked Ojo.'
     assert books["11-the-lost-princess-of-oz.txt"].chapters[0].title == "A Terrible Loss"
-
-
-def test_a_300kb_book_parses_in_about_a_second():
-    path = OZ / "07-the-patchwork-girl-of-oz.txt"  # 340 KB
-    parse_book(path)  # warm the sentence model once
-    started = time.perf_counter()
-    parse_book(path)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 2.0, f"{elapsed:.2f} s (measured ~0.1-0.3 s on an idle core)"

@@ -4,7 +4,7 @@
 import asyncio
 import time
 
-import discord  # noqa: F401
+import discord
 import pytest
 
 from bot.adapters.discord.streaming import PassageProgress, ThrottledMessage

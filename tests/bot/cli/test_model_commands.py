@@ -6,7 +6,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bot.cli.model import expand_codes, register
+from bot.cli import model, training
+from bot.cli.training import expand_codes
 from bot.config import Config
 from bot.store import Base, Book, BookText, Store
 
@@ -20,7 +21,8 @@ def make_cli(cfg: Config) -> click.Group:
     def spren(ctx):
         ctx.obj = lambda: cfg
 
-    register(spren)
+    training.register(spren)
+    model.register(spren)
     return spren
 
 
@@ -31,9 +33,14 @@ def cfg(tmp_path):
     (tmp_path / "data").mkdir()
     store = Store(c.database_url, salt="x")
     Base.metadata.create_all(store.engine)
+    raw = tmp_path / "oz1.txt"  # the "original file" of oz1, Gutenberg markers and wraps
+    marker = "*** {} OF THE PROJECT GUTENBERG EBOOK X ***\r\n"
+    raw.write_text("Header\r\n" + marker.format("START") + STORY.replace(". ", ".\r\n")
+                   + marker.format("END"))
     with store.session() as s:
         for i in (1, 2):
-            book = Book(code=f"oz{i}", title=f"Book {i}", series_order=i, source_path="x",
+            book = Book(code=f"oz{i}", title=f"Book {i}", series_order=i,
+                        source_path=str(raw) if i == 1 else "gone.txt",
                         source_sha256=str(i) * 64)
             s.add(book)
             s.flush()
@@ -122,3 +129,35 @@ def test_missing_database_says_ingest_first(tmp_path):
     result = CliRunner().invoke(make_cli(c), ["eval", "--book", "oz1", str(tmp_path)])
     assert result.exit_code == 2 and "spren ingest" in result.output
     assert not (tmp_path / "empty" / "spren.db").exists()
+
+
+def test_eval_raw_scores_the_original_file_too(cfg, tmp_path):
+    out = tmp_path / "model"
+    args = ["train", "--books", "oz1", "--holdout-book", "oz2", "--preset", "tiny",
+            "--vocab-size", "300", "--block-size", "32", "--batch-size", "2", "--max-steps", "1",
+            "--eval-every", "1", "--eval-block", "64", "--out", str(out)]
+    assert CliRunner().invoke(make_cli(cfg), args).exit_code == 0
+    result = CliRunner().invoke(make_cli(cfg), ["eval", str(out), "--book", "oz1", "--raw",
+                                                "--max-chars", "600", "--block", "64",
+                                                "--raw-block", "32", "--raw-stride", "16"])
+    assert result.exit_code == 0, result.output
+    cleaned, raw = (json.loads(line) for line in result.stdout.strip().splitlines()[-2:])
+    assert (cleaned["method"], cleaned["block"]) == ("cleaned", 64)
+    assert (raw["method"], raw["block"], raw["stride"]) == ("raw", 32, 16)
+    assert cleaned["chars"] == raw["chars"] == 600
+    assert raw["tokens"] > cleaned["tokens"]  # the raw text keeps its line breaks
+    result = CliRunner().invoke(make_cli(cfg), ["eval", str(out), "--book", "oz2", "--raw"])
+    assert result.exit_code == 2 and "cannot read gone.txt" in result.output
+
+
+def test_raw_books_train_on_the_original_files_text(cfg, tmp_path):
+    from bot.cli.training import _book_texts
+
+    texts = _book_texts(cfg, ["oz1", "oz2"], ["oz1"])
+    assert texts["oz2"] == STORY.strip() + "\n"
+    assert texts["oz1"].startswith("The little girl") and "START OF" not in texts["oz1"]
+    assert ".\n" in texts["oz1"] and "\r" not in texts["oz1"]  # wraps kept, line ends normal
+    with pytest.raises(click.UsageError, match="not among the books"):
+        _book_texts(cfg, ["oz2"], ["oz1"])
+    with pytest.raises(click.UsageError, match="original file gone.txt is gone"):
+        _book_texts(cfg, ["oz2"], ["oz2"])
