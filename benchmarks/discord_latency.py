@@ -33,7 +33,7 @@ class StandInGenerator:
     """Writes 'word0 word1 …' at ``tokens_per_s`` per row, streaming through on_token."""
 
     model_id = "stand-in"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, tokens_per_s: float = 400.0):
         self.delay = 1.0 / tokens_per_s

@@ -7,14 +7,14 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select
 
 from bot import migrate
-from bot.config import Config
+from bot.config import Config, QueueConfig
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.stats_service import StatsService
@@ -62,19 +62,25 @@ def load_guard(store: Store):
 
 
 def load_generators(cfg: Config, store: Store) -> list:
-    """One generator per [queue] worker (each holds its own model copy) sharing one guard."""
+    """One generator per [queue] worker (each holds its own model copy) sharing one guard;
+    with ``[model] backend = "openai"``, one remote engine over every server."""
     guard = load_guard(store)
     first = load_generator(cfg, guard)
     if first is None:
         return []
+    if cfg.model.backend == "openai":
+        return [first]
     return [first] + [load_generator(cfg, guard) for _ in range(cfg.queue.workers - 1)]
 
 
 def load_generator(cfg: Config, guard=None):
-    """Load the configured model once; None (with a warning) when it is not there."""
+    """Load the configured engine once: the local model (None, with a warning, when it is
+    not there) or the remote backend's servers."""
     from engine.errors import ModelError
     from engine.generation.generator import Generator
 
+    if cfg.model.backend == "openai":
+        return load_remote(cfg, guard)
     model_dir = cfg.model_dir()
     if not model_dir.exists():
         log.warning("model %s not found: generation is off until it is built "
@@ -84,10 +90,55 @@ def load_generator(cfg: Config, guard=None):
         threads = cfg.model.threads or os.cpu_count()  # torch alone counts physical cores
         return Generator(model_dir, device=cfg.model.device, threads=threads,
                          dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
-                         guard=guard,
-                         guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)
+                         guard=guard, guard_words=cfg.guard.max_copied_words,
+                         guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
     except ModelError as exc:
         raise ConfigError(f"[model] path: {exc}") from exc
+
+
+def load_remote(cfg: Config, guard=None):
+    """The remote backend over ``[model] urls``; servers that are down are retried later."""
+    from engine.errors import GenerationError
+    from engine.generation.finishing import Finisher
+    from engine.generation.remote import RemoteEngine
+
+    m = cfg.model
+    api_key = None
+    if m.api_key_env:
+        api_key = cfg.secret(m.api_key_env)
+        if api_key is None:
+            raise ConfigError(f"[model] api_key_env names {m.api_key_env}, but that "
+                              "environment variable is empty: export the server's token there "
+                              "(or set api_key_env = \"\" if the server needs none)")
+    try:
+        finisher = Finisher(guard, cfg.guard.max_copied_words, cfg.guard.action,
+                            cfg.guard.max_attempts)
+        return RemoteEngine(m.urls, name=m.name, api_key=api_key,
+                            max_concurrency=m.max_concurrency,
+                            request_timeout_s=m.request_timeout_s, finisher=finisher)
+    except GenerationError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def queue_config(cfg: Config, generators: list) -> QueueConfig:
+    """The [queue] section the service runs with: a remote backend keeps up to
+    ``max_concurrency`` rows per server in flight, split fairly among users."""
+    from engine.generation.remote import RemoteEngine
+
+    remote = [g for g in generators if isinstance(g, RemoteEngine)]
+    if not remote:
+        return cfg.queue
+    capacity = sum(g.capacity for g in remote)
+    return replace(cfg.queue, max_batch=capacity, shared_batch=capacity)
+
+
+def close_generators(generators: list) -> None:
+    """Close what the engines hold open (the remote backend's connections and thread)."""
+    from engine.generation.remote import RemoteEngine
+
+    for generator in generators:
+        if isinstance(generator, RemoteEngine):
+            generator.close()
 
 
 @asynccontextmanager
@@ -99,17 +150,21 @@ async def open_app(cfg: Config, *, generator: Any = None,
     store = await asyncio.to_thread(open_store, cfg)
     stats = StatsService(store, cfg)
     service = None
+    loaded: list = []  # engines opened here, closed here
     try:
         if generator is None and load_model:
-            generator = await asyncio.to_thread(load_generators, cfg, store) or None
+            loaded = await asyncio.to_thread(load_generators, cfg, store)
+            generator = loaded or None
         if generator is not None:
-            service = GenerationService.from_config(generator, cfg.queue)
+            engines = list(generator) if isinstance(generator, list) else [generator]
+            service = GenerationService.from_config(generator, queue_config(cfg, engines))
             await service.start()
         await asyncio.to_thread(stats.warm)
         yield App(cfg, store, stats, service, Dispatcher(cfg, store, stats, service))
     finally:
         if service is not None:
             await service.close()
+        await asyncio.to_thread(close_generators, loaded)
         store.dispose()
 
 

@@ -50,10 +50,16 @@ class BooksConfig:
 
 @dataclass
 class ModelConfig:
+    backend: str = "local"  # "local" (in-process) or "openai" (OpenAI-compatible servers)
     path: str = "oz-demo"
     device: str = "cpu"
     dtype: str = "auto"
     threads: int = 0
+    urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
+    name: str = ""
+    api_key_env: str = ""
+    max_concurrency: int = 8
+    request_timeout_s: float = 120.0
 
 
 @dataclass
@@ -259,7 +265,20 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     return out
 
 
+def _validate_model(m: ModelConfig) -> None:
+    if m.backend not in ("local", "openai"):
+        raise ConfigError(f"[model] backend must be 'local' or 'openai', got {m.backend!r}")
+    if m.backend == "openai" and not m.urls:
+        raise ConfigError("[model] urls is empty: list the OpenAI-compatible servers, e.g. "
+                          "urls = [\"http://127.0.0.1:8000/v1\"]")
+    if m.max_concurrency < 1:
+        raise ConfigError("[model] max_concurrency must be at least 1")
+    if not m.request_timeout_s > 0:
+        raise ConfigError("[model] request_timeout_s must be above 0")
+
+
 def _validate(cfg: Config) -> None:
+    _validate_model(cfg.model)
     if cfg.model.dtype not in ("auto", "float32", "bfloat16", "int8"):
         raise ConfigError(f"[model] dtype must be 'auto', 'float32', 'bfloat16' or 'int8', "
                           f"got {cfg.model.dtype!r}")

@@ -149,12 +149,14 @@ class Dispatcher:
 
     def _about(self, req: Request) -> Reply:
         model = self.service.model_id if self.service else "none loaded"
+        servers = self.service.servers() if self.service else []
         books = self.stats.books()
         lines = [
             f"{self.cfg.bot.name}: a fan-made bot. Passages come from a small language model "
             f"trained on the books; they are new text, not quotes (a guard cuts any run of "
             f"{self.cfg.guard.max_copied_words}+ words copied from the books).",
             f"Model: {model}",
+            *(["Generation servers:"] + [f"- {line}" for line in servers] if servers else []),
             f"Books: {len(books)} ingested ({', '.join(b.code for b in books[:20])})",
             "Opt out: on Reddit reply `!optout` (or message the bot); `!optin` undoes it. "
             "Your user id is stored only as a salted hash.",
@@ -208,13 +210,15 @@ class Dispatcher:
         user_key = self.store.user_key(req.platform, req.user)
         submitted = time.monotonic()
         result = await self.service.generate(user_key, prompt, params, on_event)
-        record.update(seed=result.seed, model_id=result.model_id, output=result.text,
+        # Which server answered goes in the log with the model (remote backend only).
+        model_id = f"{result.model_id} @ {result.server}" if result.server else result.model_id
+        record.update(seed=result.seed, model_id=model_id[:200], output=result.text,
                       generation_s=result.seconds,
                       queue_wait_s=max(0.0, time.monotonic() - submitted - result.seconds))
         text = result.text or "…"
         return Reply([text], meta={"seed": result.seed, "model_id": result.model_id,
                                    "prompt": prompt, "guard": result.guard,
-                                   "new_tokens": result.new_tokens})
+                                   "new_tokens": result.new_tokens, "server": result.server})
 
     async def _log(self, req: Request, reply: Reply, record: dict, started: float) -> None:
         options = {k: v for k, v in req.args.items() if k != "prompt"}

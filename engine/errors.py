@@ -15,3 +15,7 @@ class ModelError(EngineError):
 
 class GenerationError(EngineError):
     """Generation failed or was given bad options."""
+
+
+class BackendUnavailable(GenerationError):
+    """No generation server could take or finish a request (the remote backend)."""

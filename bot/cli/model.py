@@ -103,9 +103,28 @@ def _read_prompt(path: Path) -> str:
             f"it first, e.g. `iconv -f cp1252 -t utf-8 {path} > prompt.txt`") from exc
 
 
-def _generate_command(get_config, **kw) -> None:
+def _load_engine(cfg: Config, model_dir: Path | None, guard: Any) -> Any:
+    """The configured engine: the local model (``--model`` overrides its folder) or the
+    remote backend's servers."""
+    from bot.app import load_generator
+
+    if cfg.model.backend == "openai":
+        if model_dir is not None:
+            raise click.UsageError("--model picks a local model folder; with [model] backend "
+                                   "= \"openai\" set [model] name (--set model.name=NAME)")
+        return load_generator(cfg, guard)
+    model_dir = model_dir or cfg.model_dir()
+    if not Path(model_dir).exists():
+        raise click.ClickException(f"no model at {model_dir}; build the demo model with "
+                                   "`spren model build-demo` or pass --model DIR")
     from engine.generation.generator import Generator
 
+    return Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
+                     guard=guard, guard_words=cfg.guard.max_copied_words,
+                     guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
+
+
+def _generate_command(get_config, **kw) -> None:
     cfg = get_config()
     if (kw["prompt"] is None) == (kw["prompt_file"] is None):
         raise click.UsageError("give either --prompt TEXT or --prompt-file FILE")
@@ -120,14 +139,13 @@ def _generate_command(get_config, **kw) -> None:
         raise click.UsageError(f"--out {kw['out']}: folder {kw['out'].parent} does not exist; "
                                "create it first or pick another path")
     params = _gen_params(cfg, kw, kw["seed"])
-    model_dir = kw["model_dir"] or cfg.model_dir()
-    if not Path(model_dir).exists():
-        raise click.ClickException(f"no model at {model_dir}; build the demo model with "
-                                   "`spren model build-demo` or pass --model DIR")
-    gen = Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
-                    guard=_load_guard(cfg) if kw["guard"] else None,
-                    guard_words=cfg.guard.max_copied_words, guard_action=cfg.guard.action)
-    text = _generate_text(gen, prompt, params, kw["words"])
+    gen = _load_engine(cfg, kw["model_dir"], _load_guard(cfg) if kw["guard"] else None)
+    try:
+        text = _generate_text(gen, prompt, params, kw["words"])
+    finally:
+        from bot.app import close_generators
+
+        close_generators([gen])
     if kw["out"]:
         kw["out"].write_text(prompt + text + "\n", encoding="utf-8")
         click.echo(f"wrote {len(text.split())} words to {kw['out']}")

@@ -26,15 +26,28 @@ class GenerationEngine(Protocol):
     jobs join a running call (continuous batching) and each row is resolved as it ends.
     ``supports_holds``: it also honours ``hold``, letting the fair scheduler sit rows out.
     The worker passes those keywords only to an engine that says it supports them.
+    ``independent_rows``: each row is its own request (a remote server batches them), so a
+    call lasts as long as rows keep joining; the worker measures speed per finished row
+    instead of per call, and the engine may report a row's ``EngineError`` via ``on_done``.
     """
 
     model_id: str
     supports_joins: bool
     supports_holds: bool
+    independent_rows: bool
 
     def generate(self, prompts: Sequence[str], params: Sequence[GenParams],
                  on_token: OnToken | None = None, should_stop: ShouldStop | None = None, *,
                  admit: Admit | None = None, on_done: OnDone | None = None,
                  max_rows: int | None = None, hold: Hold | None = None) -> list[GenResult]:
         """One result per prompt (then per admitted row), in row order."""
+        ...
+
+
+@runtime_checkable
+class DescribesServers(Protocol):
+    """An engine that generates on servers and can say how each one is doing (``/about``)."""
+
+    def describe(self) -> list[str]:
+        """One line per server: up or down, load, measured speed."""
         ...

@@ -28,7 +28,7 @@ from typing import Any
 from bot.config import QueueConfig
 from bot.errors import Cancelled, QueueFull, user_facing
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
-from bot.serving.engine import GenerationEngine
+from bot.serving.engine import DescribesServers, GenerationEngine
 from bot.serving.estimates import QueueSnapshot, ThroughputMeter, plan_etas, worth_sending
 from bot.serving.fair_queue import FairQueue, fair_shares, over_share, per_user
 from bot.serving.worker import EngineWorker, Job
@@ -86,6 +86,11 @@ class GenerationService:
     def model_id(self) -> str:
         """The id of the model the workers serve (every worker loads the same one)."""
         return self._workers[0].generator.model_id
+
+    def servers(self) -> list[str]:
+        """One line per generation server, for engines that run on servers (else none)."""
+        return [line for w in self._workers if isinstance(w.generator, DescribesServers)
+                for line in w.generator.describe()]
 
     # ----- lifecycle (loop thread) -----
 
@@ -389,6 +394,17 @@ class GenerationService:
             budget = math.ceil(sum(j.budget for j in jobs) / rows)
         with self._cond:
             self._meter.record(rows, steps, sum(counts), budget, seconds)
+
+    def record_row(self, worker: int, job: Job, result: GenResult) -> None:
+        """Fold one finished row's speed into the meter, for engines whose rows are separate
+        requests: a row of n tokens that ran beside k others counts as k+1 rows stepping
+        n times (so ETAs follow the servers' measured speed while calls never end)."""
+        if result.finish_reason not in ("eos", "length", "sentence"):
+            return
+        with self._cond:
+            rows = max(1, sum(j.state == "running" for j in self._inflight.get(worker, ())))
+            self._meter.record(rows, result.new_tokens, result.new_tokens * rows, job.budget,
+                               result.seconds)
 
     def finish(self, job: Job, result: GenResult | None = None,
                error: BaseException | None = None) -> None:

@@ -17,6 +17,7 @@ from typing import Protocol, cast
 
 from bot.messages import EventCallback, QueueUpdate
 from bot.serving.engine import GenerationEngine
+from engine.errors import EngineError
 from engine.generation.params import GenParams, GenResult
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class BatchSource(Protocol):
     def on_token(self, job: Job, text: str) -> None: ...
     def record(self, jobs: list[Job], results: list[GenResult], seconds: float,
                joined: int = 0) -> None: ...
+    def record_row(self, worker: int, job: Job, result: GenResult) -> None: ...
     def finish(self, job: Job, result: GenResult | None = None,
                error: BaseException | None = None) -> None: ...
 
@@ -67,6 +69,12 @@ class EngineWorker:
     index: int
     clock: Callable[[], float]
     thread: threading.Thread | None = field(default=None, init=False)
+
+    @property
+    def independent_rows(self) -> bool:
+        """The engine's ``independent_rows`` (False for engines that predate the flag: they
+        are measured per call, as before)."""
+        return bool(getattr(self.generator, "independent_rows", False))
 
     def start(self) -> None:
         """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
@@ -112,7 +120,8 @@ class EngineWorker:
         except Exception as exc:
             self._fail([j for i, j in enumerate(jobs) if i not in done], exc)
             return
-        self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)
+        if not self.independent_rows:  # such engines are measured row by row
+            self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)
         for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
             if i not in done:
                 self.source.finish(job, result=result)
@@ -145,9 +154,14 @@ class _Hooks:
         self.jobs.extend(taken)  # the generator gives them the next indices, in this order
         return [(start + k, j.prompt, j.params) for k, j in enumerate(taken)]
 
-    def on_done(self, key: Hashable, result: GenResult) -> None:
+    def on_done(self, key: Hashable, result: GenResult | EngineError) -> None:
         i = cast(int, key)  # admit hands out row indices as keys
         self.done.add(i)
+        if isinstance(result, EngineError):
+            self.worker.source.finish(self.jobs[i], error=result)
+            return
+        if self.worker.independent_rows:
+            self.worker.source.record_row(self.worker.index, self.jobs[i], result)
         self.worker.source.finish(self.jobs[i], result=result)
 
     def hold(self, keys: list[Hashable]) -> set[Hashable]:

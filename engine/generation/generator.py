@@ -17,6 +17,7 @@ import torch
 
 from engine.errors import GenerationError
 from engine.generation.decoding import Decoding
+from engine.generation.finishing import Finisher, attempt_seed, final_text, sentence_stop
 from engine.generation.guard import VerbatimGuard
 from engine.generation.kv_batch import Batch
 from engine.generation.loading import LoadedModel, load_model
@@ -32,12 +33,7 @@ from engine.generation.params import (
     _is_int,
 )
 from engine.generation.sampling import penalise_repeats, sample_next
-from engine.generation.tidy import ends_sentence, tidy_continuation, trim_to_sentence
-
-RETRY_SEED_STEP = 1_000_003  # a prime, so retry seeds never collide with the next user seed
-MAX_GUARD_RETRIES = 3
-STOP_AFTER_FRACTION = 0.6  # stop_at_sentence only kicks in past this share of max_new_tokens
-
+from engine.generation.tidy import tidy_continuation
 
 
 @dataclass
@@ -76,16 +72,11 @@ class _Run:
     results: dict[int, GenResult] = field(default_factory=dict)
 
 
-def _check_options(threads: int | None, guard: VerbatimGuard | None, guard_words: int,
-                   guard_action: str) -> None:
-    """Refuse bad Generator options before the (slow) model load."""
+def _check_options(threads: int | None) -> None:
+    """Refuse bad Generator options before the (slow) model load (the Finisher checks the
+    guard's)."""
     if threads is not None and not (_is_int(threads) and threads >= 1):
         raise GenerationError(f"threads={threads!r}: use a whole number >= 1, or None.")
-    if guard_action not in ("regenerate", "cut"):
-        raise GenerationError(f"guard_action={guard_action!r}: use 'regenerate' or 'cut'.")
-    min_words = getattr(guard, "k", 1)  # VerbatimGuard cannot see runs shorter than k
-    if not _is_int(guard_words) or guard_words < min_words:
-        raise GenerationError(f"guard_words={guard_words!r}: use a whole number >= {min_words}.")
 
 
 class Generator:
@@ -103,11 +94,14 @@ class Generator:
 
     supports_joins = True  # waiting rows can join a running call (continuous batching)
     supports_holds = True  # rows can sit out steps and resume unchanged
+    independent_rows = False  # rows share one batched forward pass: measured per call
 
     def __init__(self, model_dir: Path | str, *, device: str = "cpu", threads: int | None = None,
                  guard: VerbatimGuard | None = None, guard_words: int = 12,
-                 guard_action: str = "regenerate", dtype: str | None = None):
-        _check_options(threads, guard, guard_words, guard_action)
+                 guard_action: str = "regenerate", dtype: str | None = None,
+                 guard_retries: int = 3):
+        _check_options(threads)
+        self.finisher = Finisher(guard, guard_words, guard_action, guard_retries)
         self.threads = threads
         self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spren-engine")
         loaded = self._engine.submit(self._load, Path(model_dir), device, dtype).result()
@@ -176,7 +170,7 @@ class Generator:
 
     def _new_row(self, index: int, prompt: str, params: GenParams, attempt: int = 0) -> _Row:
         seed = params.seed if params.seed is not None else secrets.randbelow(SEED_LIMIT + 1)
-        sample_seed = (seed + RETRY_SEED_STEP * attempt) % (SEED_LIMIT + 1)
+        sample_seed = attempt_seed(seed, attempt)
         window = min(params.memory_window, self.max_positions)
         tokens = self.tokenizer(prompt).input_ids[-window:] or [self._start_id]
         rng = torch.Generator().manual_seed(sample_seed)
@@ -194,8 +188,7 @@ class Generator:
         p = row.params
         if len(row.generated) >= p.max_new_tokens:
             self._finish(row, "length")
-        elif p.stop_at_sentence and len(row.generated) >= STOP_AFTER_FRACTION * p.max_new_tokens \
-                and ends_sentence(row.text):
+        elif sentence_stop(p, len(row.generated), row.text):
             self._finish(row, "sentence")
         elif should_stop is not None and should_stop(row.index):
             self._finish(row, "cancelled")
@@ -344,34 +337,18 @@ class Generator:
     # -- finishing: sentence trim, verbatim guard -----------------------------------------
 
     def _final_text(self, row: _Row) -> str:
-        text = self._decode_text(row.generated)
-        if row.params.stop_at_sentence and row.finish != "cancelled":
-            text = trim_to_sentence(text)
-        return text
-
-    def _copies(self, text: str) -> bool:
-        return self.guard is not None and self.guard.longest_copy(text)[0] >= self.guard_words
+        return final_text(self._decode_text(row.generated), row.params, row.finish or "length")
 
     def _settle(self, row: _Row, run: _Run) -> list[_Row]:
         """Report a finished row, or return its retry when the guard wants it regenerated."""
-        copies = self._copies(self._final_text(row))
-        if copies and row.finish != "cancelled" and self.guard_action == "regenerate" \
-                and row.attempt < MAX_GUARD_RETRIES:
+        text, finish = self._final_text(row), row.finish or "length"
+        if self.finisher.regenerate(text, finish, row.attempt):
             return [self._new_row(row.index, row.prompt, row.params, row.attempt + 1)]
-        verdict = "cut" if copies else ("regenerated" if row.attempt else None)
-        result = self._result(row, verdict, run.since[row.index])
+        result = self.finisher.result(
+            row.prompt, text, row.params, seed=row.seed, new_tokens=len(row.generated),
+            finish=finish, attempt=row.attempt, model_id=self.model_id,
+            seconds=row.finished_at - run.since[row.index])
         run.results[row.index] = result
         if run.on_done is not None:
             run.on_done(run.keys[row.index], result)
         return []
-
-    def _result(self, row: _Row, verdict: str | None, started: float) -> GenResult:
-        text = self._final_text(row)
-        if verdict == "cut" and self.guard is not None:
-            text = self.guard.cut(text, self.guard_words).rstrip()
-            if row.params.stop_at_sentence:
-                text = trim_to_sentence(text)
-        return GenResult(prompt=row.prompt, text=text, seed=row.seed,
-                         new_tokens=len(row.generated), finish_reason=row.finish or "length",
-                         model_id=self.model_id, guard=verdict,
-                         seconds=round(row.finished_at - started, 3))

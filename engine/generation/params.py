@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from engine.errors import GenerationError
+from engine.errors import EngineError, GenerationError
 
 SEED_LIMIT = 2**31 - 1
 
@@ -67,10 +67,11 @@ class GenResult:
     text: str
     seed: int
     new_tokens: int
-    finish_reason: str  # "eos", "length", "sentence" or "cancelled"
+    finish_reason: str  # "eos", "length", "sentence", "cancelled" or "error" (see OnDone)
     model_id: str
     guard: str | None  # None, "regenerated" or "cut"
     seconds: float
+    server: str = ""  # which server generated it ("" = in this process)
 
 
 # Callbacks of ``generate`` (see ``engine.generation.generator.Generator.generate``). A row's
@@ -78,5 +79,7 @@ class GenResult:
 OnToken = Callable[[int, str], None]  # (row index, text so far), on the engine thread
 ShouldStop = Callable[[int], bool]  # row index -> finish it now
 Admit = Callable[[int], "list[tuple[Hashable, str, GenParams]]"]  # free slots -> rows to add
-OnDone = Callable[[Hashable, GenResult], None]  # (key, result) as each row finishes
+# (key, result) as each row finishes; an engine whose rows can fail one by one (a remote
+# server) passes the row's EngineError instead, and returns a finish_reason "error" result.
+OnDone = Callable[[Hashable, "GenResult | EngineError"], None]
 Hold = Callable[[list[Hashable]], "set[Hashable]"]  # unfinished rows' keys -> keys to sit out

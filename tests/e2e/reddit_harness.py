@@ -29,7 +29,7 @@ class EchoGenerator:
     """A deterministic stand-in for the model: the text depends on prompt and seed only."""
 
     model_id = "echo-test"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, delay_s: float = 0.0):
         self.delay_s = delay_s

@@ -40,7 +40,7 @@ class FakeGenerator:
     """
 
     model_id = "fake"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, clock: FakeClock, gated=False, pause_at=None, fail_word=None):
         self.clock, self.gated, self.pause_at, self.fail_word = clock, gated, pause_at, fail_word

@@ -11,7 +11,7 @@ from engine.generation.generator import Generator, GenParams
 class CountingGenerator:
     """The real Generator, with a record of each batch it was handed."""
 
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, inner: Generator) -> None:
         self.inner, self.batches = inner, []
@@ -95,6 +95,7 @@ class HoldingGenerator:
     call held, by job prompt."""
 
     supports_joins = supports_holds = True
+    independent_rows = False
 
     def __init__(self, inner: Generator) -> None:
         self.inner, self.held, self.batches = inner, [], []
