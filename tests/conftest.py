@@ -94,3 +94,15 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def served_tiny(tiny_model_dir, tmp_path_factory):
+    """`transformers serve` on the tiny model, shared by the whole session (slow to start)."""
+    from tests.inference_server import InferenceServer
+
+    server = InferenceServer(tiny_model_dir, tmp_path_factory.mktemp("serve")).start()
+    try:
+        yield server.wait_ready()
+    finally:
+        server.kill()

@@ -274,13 +274,12 @@ class RemoteEngine:
             finally:
                 server.in_flight -= 1
                 self._slot.set()
-            server.served += 1
-            server.record_speed(row.tokens, time.monotonic() - started)
+            server.answered(row.tokens, time.monotonic() - started)
             return finish
 
     async def _acquire(self, exclude: tuple[Server, ...]) -> Server | None:
         """A slot on the least-loaded server that is up (waiting while all are busy);
-        None when no server is up even after probing them again."""
+        None when none is up, even after probing those whose backoff has run out."""
         probed = False
         while True:
             server = least_loaded(self.servers, self.max_concurrency, exclude)
@@ -290,7 +289,7 @@ class RemoteEngine:
             if not any(s.up and s not in exclude for s in self.servers):
                 if probed:
                     return None
-                await self._prober.probe_due(force=True)
+                await self._prober.probe_due()
                 probed = True
                 continue
             self._slot.clear()

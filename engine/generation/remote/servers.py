@@ -77,10 +77,17 @@ class Server:
         return was_up
 
     def mark_up(self) -> bool:
-        """Put the server back in rotation; True if it was down."""
+        """Put the server back in rotation after a good health check; True if it was down.
+        Its failure count stays until it answers a passage, so a server whose health check
+        passes while its completions fail is tried less and less often."""
         was_down = not self.up
-        self.up, self.checked, self.failures, self.reason = True, True, 0, ""
+        self.up, self.checked, self.reason = True, True, ""
         return was_down
+
+    def answered(self, tokens: int, seconds: float) -> None:
+        """A passage came back whole: count it and its speed, and forget past failures."""
+        self.failures, self.served = 0, self.served + 1
+        self.record_speed(tokens, seconds)
 
     def record_speed(self, tokens: int, seconds: float, alpha: float = 0.3) -> None:
         """Fold one finished stream's tokens per second into the server's average."""
