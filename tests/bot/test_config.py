@@ -109,3 +109,31 @@ def test_missing_platform_tokens_are_named_before_anything_loads(monkeypatch, tm
     with pytest.raises(ConfigError, match="SPREN_T_ID"):
         platform_secrets(cfg)
     assert platform_secrets(load_config(None, environ={})) == {}
+
+
+def test_remote_backend_keys_layer_and_are_checked(monkeypatch):
+    env = {"SPREN_MODEL__BACKEND": "openai",
+           "SPREN_MODEL__URLS": "http://a:8000/v1, http://b:8000/v1",
+           "SPREN_MODEL__MAX_CONCURRENCY": "4"}
+    cfg = load_config(environ=env, overrides={"model": {"request_timeout_s": "30"}})
+    m = cfg.model
+    assert (m.backend, m.urls, m.max_concurrency, m.request_timeout_s, m.name) == \
+        ("openai", ["http://a:8000/v1", "http://b:8000/v1"], 4, 30.0, "")
+    for bad, says in [({"backend": "vllm"}, "'local' or 'openai'"),
+                      ({"backend": "openai", "urls": []}, "urls is empty"),
+                      ({"max_concurrency": 0}, "max_concurrency"),
+                      ({"request_timeout_s": 0}, "request_timeout_s")]:
+        with pytest.raises(ConfigError, match=says):
+            load_config(environ={}, overrides={"model": bad})
+
+
+def test_an_empty_token_variable_is_named_before_any_server_is_called(monkeypatch):
+    from bot.app import load_remote
+
+    monkeypatch.delenv("INFER_TOKEN", raising=False)
+    cfg = load_config(environ={}, overrides={"model": {"backend": "openai",
+                                                       "api_key_env": "INFER_TOKEN"}})
+    with pytest.raises(ConfigError, match="INFER_TOKEN.*empty"):
+        load_remote(cfg)
+    with pytest.raises(ConfigError, match="not an http"):
+        load_remote(load_config(environ={}, overrides={"model": {"urls": ["ftp://x"]}}))

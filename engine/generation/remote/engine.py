@@ -73,7 +73,8 @@ class RemoteEngine:
 
     def __init__(self, urls: Sequence[str], *, name: str = "", api_key: str | None = None,
                  max_concurrency: int = 8, request_timeout_s: float = 120.0,
-                 finisher: Finisher | None = None, probe: bool = True) -> None:
+                 finisher: Finisher | None = None, max_backoff_s: float = 30.0,
+                 probe: bool = True) -> None:
         if not urls:
             raise GenerationError("[model] urls is empty: list at least one server, e.g. "
                                   "urls = [\"http://127.0.0.1:8000/v1\"]")
@@ -81,7 +82,8 @@ class RemoteEngine:
             raise GenerationError("[model] max_concurrency must be a whole number >= 1")
         if not request_timeout_s > 0:
             raise GenerationError("[model] request_timeout_s must be above 0")
-        self.servers = [Server(check_url(url), model=name) for url in urls]
+        self.servers = [Server(check_url(url), model=name, max_backoff_s=max_backoff_s)
+                        for url in urls]
         self.name, self.max_concurrency = name, max_concurrency
         self.finisher = finisher or Finisher()
         timeout = httpx.Timeout(request_timeout_s, connect=min(10.0, request_timeout_s))

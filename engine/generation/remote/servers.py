@@ -37,9 +37,9 @@ def check_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def backoff_s(failures: int) -> float:
+def backoff_s(failures: int, cap: float = MAX_BACKOFF_S) -> float:
     """Seconds to wait before probing a server that failed ``failures`` times in a row."""
-    return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * float(2 ** max(0, failures - 1)))
+    return min(cap, FIRST_BACKOFF_S * float(2 ** max(0, failures - 1)))
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Server:
     in_flight: int = 0
     served: int = 0
     tokens_per_s: float | None = None  # one stream's speed, averaged
+    max_backoff_s: float = MAX_BACKOFF_S  # the longest wait between two checks while down
     label: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,7 +74,7 @@ class Server:
         was_up = self.up
         self.up, self.checked, self.reason = False, True, reason
         self.failures += 1
-        self.next_probe = now + backoff_s(self.failures)
+        self.next_probe = now + backoff_s(self.failures, self.max_backoff_s)
         return was_up
 
     def mark_up(self) -> bool:
