@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli.main import cli
-
 from engine.generation.params import GenParams
 from engine.generation.remote import RemoteEngine
 from tests.e2e.discord_harness import make_config, running_bot
