@@ -81,9 +81,10 @@ def test_discord_passage_streams_from_the_server_with_live_edits(tmp_path, engin
             await bot.idle(ex, timeout=120)
             about = await bot.fake.command("about", {})
             await bot.idle(about)
-            return ex, about
+            return ex, about, bot.app.service.snapshot()
 
-    ex, about = asyncio.run(scenario())
+    ex, about, snap = asyncio.run(scenario())
+    assert snap.measured and snap.tokens_per_s > 0  # ETAs now use the server's speed
     g = cfg.generation
     (expected,) = engine.generate([prompt], [GenParams(
         max_new_tokens=60, temperature=g.temperature, top_k=g.top_k, top_p=g.top_p,
