@@ -27,15 +27,15 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
+import httpx
 
-from bot.config import load_config  # noqa: E402
-from bot.serving.service import GenerationService  # noqa: E402
-from engine.generation.generator import Generator  # noqa: E402
-from engine.generation.params import GenParams  # noqa: E402
-from engine.generation.remote import RemoteEngine  # noqa: E402
-from engine.generation.remote.protocol import completion_body, events, lines  # noqa: E402
-from tests.inference_server import InferenceServer  # noqa: E402
+from bot.config import load_config
+from bot.serving.service import GenerationService
+from engine.generation.generator import Generator
+from engine.generation.params import GenParams
+from engine.generation.remote import RemoteEngine
+from engine.generation.remote.protocol import completion_body, events, lines
+from tests.inference_server import InferenceServer
 
 PROMPTS = ["Dorothy walked along the yellow road until", "The Scarecrow scratched his head",
            "In the morning the Tin Woodman found", "The Lion roared so loudly that"]

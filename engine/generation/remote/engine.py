@@ -18,6 +18,7 @@ engine's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import threading
@@ -244,7 +245,7 @@ class RemoteEngine:
                     return self._finished(row, text, finish)
                 row.attempt += 1
                 row.restart()
-        except Exception as exc:  # noqa: BLE001 - one odd answer must not take the bot down
+        except Exception as exc:
             log.exception("remote generation failed unexpectedly")
             return GenerationError(f"generation failed ({type(exc).__name__}); "
                                    f"{RETRY_LATER}")
@@ -295,10 +296,8 @@ class RemoteEngine:
                 probed = True
                 continue
             self._slot.clear()
-            try:
+            with contextlib.suppress(TimeoutError):  # look again even if no slot was freed
                 await asyncio.wait_for(self._slot.wait(), TICK_S * 5)
-            except TimeoutError:
-                pass
 
     def _failed(self, server: Server, reason: str) -> None:
         if server.mark_down(reason, time.monotonic()):
