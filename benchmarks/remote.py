@@ -108,34 +108,29 @@ def main() -> None:
         url, name = server.url, server.name
     else:
         url, name = args.url, args.name or ""
-    rows = []
+    local_gen = None if args.no_local else Generator(model, threads=os.cpu_count())
     try:
         engine = RemoteEngine([url], name=name, max_concurrency=args.max_concurrency,
                               request_timeout_s=600)
         asyncio.run(through_service(engine, 1, 4, args.max_concurrency))  # learn the dialect
         dialect = engine.servers[0].dialect
-        for n in levels:
+        print(f"{args.new_tokens} new tokens a request; server {url} ({dialect} dialect); "
+              f"spren keeps {args.max_concurrency} in flight on it")
+        print("| concurrent | direct p50 / p95 | direct tok/s | spren p50 / p95 | spren tok/s "
+              "| spren added (p50) | local p50 / p95 | local tok/s |")
+        print("|---|---|---|---|---|---|---|---|", flush=True)
+        for n in levels:  # one row at a time, so a long run still shows what it measured
             d = asyncio.run(direct(url, engine.model_id, n, args.new_tokens, dialect))
             s = asyncio.run(through_service(engine, n, args.new_tokens, args.max_concurrency))
-            rows.append((n, d, s))
+            lo = None if local_gen is None else \
+                asyncio.run(through_service(local_gen, n, args.new_tokens, 8))
+            loc = f"{lo[0]:.2f} / {lo[1]:.2f} s | {lo[2]:.1f}" if lo else "- | -"
+            print(f"| {n} | {d[0]:.2f} / {d[1]:.2f} s | {d[2]:.1f} | {s[0]:.2f} / {s[1]:.2f} s "
+                  f"| {s[2]:.1f} | {100 * (s[0] / d[0] - 1):+.1f} % | {loc} |", flush=True)
         engine.close()
     finally:
         if server is not None:
             server.kill()
-    local = {}
-    if not args.no_local:
-        gen = Generator(model, threads=os.cpu_count())
-        local = {n: asyncio.run(through_service(gen, n, args.new_tokens, 8)) for n in levels}
-    print(f"{args.new_tokens} new tokens a request; server {url} ({dialect} dialect); spren "
-          f"keeps {args.max_concurrency} in flight on it")
-    print("| concurrent | direct p50 / p95 | direct tok/s | spren p50 / p95 | spren tok/s "
-          "| spren added (p50) | local p50 / p95 | local tok/s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for n, d, s in rows:
-        lo = local.get(n)
-        loc = f"{lo[0]:.2f} / {lo[1]:.2f} s | {lo[2]:.1f}" if lo else "- | -"
-        print(f"| {n} | {d[0]:.2f} / {d[1]:.2f} s | {d[2]:.1f} | {s[0]:.2f} / {s[1]:.2f} s "
-              f"| {s[2]:.1f} | {100 * (s[0] / d[0] - 1):+.1f} % | {loc} |")
 
 
 if __name__ == "__main__":
