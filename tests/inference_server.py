@@ -30,6 +30,15 @@ def serve_executable() -> Path:
     return exe
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the test process dies, so a killed test run leaves no
+    server behind (Linux; elsewhere the fixtures' kill() is all there is)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,7 +69,8 @@ class InferenceServer:
             self.proc = subprocess.Popen(
                 [str(serve_executable()), "serve", str(self.model_dir), "--host", "127.0.0.1",
                  "--port", str(self.port), "--device", "cpu"],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                preexec_fn=_die_with_parent)
         return self
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> InferenceServer:
