@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bot.messages import QueueUpdate
 from bot.serving.fair_queue import fair_shares, per_user
 from bot.serving.worker import Job
+from engine.generation.params import GenResult
 
 
 class ThroughputMeter:
@@ -49,6 +50,26 @@ class ThroughputMeter:
         self._rates[rows] = self._ewma(self._rates.get(rows), steps / seconds)
         self._tokens_per_s = self._ewma(self._tokens_per_s, tokens / seconds)
         self.fill = self._ewma(self.fill, min(1.0, steps / max(budget, 1)))
+
+    def record_batch(self, jobs: list[Job], results: list[GenResult], seconds: float,
+                     joined: int, max_batch: int) -> None:
+        """Fold a finished call's speed in. Rows that ``joined`` mid-call did not all run side
+        by side: count at most ``max_batch`` rows sharing the tokens evenly."""
+        counts = [r.new_tokens for r in results]
+        rows, steps, budget = len(jobs), max(counts, default=0), max(j.budget for j in jobs)
+        if joined:
+            rows = min(rows, max_batch)
+            steps = math.ceil(sum(counts) / rows)
+            budget = math.ceil(sum(j.budget for j in jobs) / rows)
+        self.record(rows, steps, sum(counts), budget, seconds)
+
+    def record_row(self, rows: int, result: GenResult, budget: int) -> None:
+        """Fold in one finished row of an engine whose rows are separate requests: a row of n
+        tokens that ran beside ``rows - 1`` others counts as ``rows`` rows stepping n times
+        (so ETAs follow the servers' measured speed although their calls never end)."""
+        if result.finish_reason in ("eos", "length", "sentence"):
+            self.record(rows, result.new_tokens, result.new_tokens * rows, budget,
+                        result.seconds)
 
     def _ewma(self, old: float | None, new: float) -> float:
         return new if old is None else old + self._alpha * (new - old)
@@ -97,6 +118,19 @@ def plan_etas(
         taken = set(chunk)
         left = [i for i in left if i not in taken]
     return etas
+
+
+def busy_seconds(batches: list[list[Job]], meter: ThroughputMeter) -> list[float]:
+    """Per worker's batch, the expected seconds left on it (0 when idle)."""
+    busy = []
+    for jobs in batches:
+        batch = [j for j in jobs if j.state == "running"]
+        if not batch:
+            busy.append(0.0)
+            continue
+        done = max(j.tokens for j in batch)
+        busy.append(meter.batch_seconds(len(batch), max(j.budget for j in batch), done))
+    return busy
 
 
 def worth_sending(old: QueueUpdate | None, new: QueueUpdate) -> bool:

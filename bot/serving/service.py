@@ -29,7 +29,13 @@ from bot.config import QueueConfig
 from bot.errors import Cancelled, QueueFull, user_facing
 from bot.messages import Event, EventCallback, QueueUpdate, TokenUpdate
 from bot.serving.engine import DescribesServers, GenerationEngine
-from bot.serving.estimates import QueueSnapshot, ThroughputMeter, plan_etas, worth_sending
+from bot.serving.estimates import (
+    QueueSnapshot,
+    ThroughputMeter,
+    busy_seconds,
+    plan_etas,
+    worth_sending,
+)
 from bot.serving.fair_queue import FairQueue, fair_shares, over_share, per_user
 from bot.serving.worker import EngineWorker, Job
 from engine.generation.params import GenParams, GenResult
@@ -211,15 +217,8 @@ class GenerationService:
 
     def _busy_seconds(self) -> list[float]:
         """Per worker, the expected seconds left on its current batch (0 when idle)."""
-        busy = []
-        for worker in self._workers:
-            batch = [j for j in self._inflight.get(worker.index, ()) if j.state == "running"]
-            if not batch:
-                busy.append(0.0)
-                continue
-            done = max(j.tokens for j in batch)
-            busy.append(self._meter.batch_seconds(len(batch), max(j.budget for j in batch), done))
-        return busy
+        return busy_seconds([self._inflight.get(w.index, []) for w in self._workers],
+                            self._meter)
 
     def _etas(self, order: list[Job]) -> list[float]:
         """Seconds until each waiting job in ``order`` should be done (see ``plan_etas``)."""
@@ -384,27 +383,16 @@ class GenerationService:
 
     def record(self, jobs: list[Job], results: list[GenResult], seconds: float,
                joined: int = 0) -> None:
-        """Fold a finished batch's speed into the meter (rows that ``joined`` mid-batch
-        did not all run side by side: count at most max_batch rows sharing tokens evenly)."""
-        counts = [r.new_tokens for r in results]
-        rows, steps, budget = len(jobs), max(counts, default=0), max(j.budget for j in jobs)
-        if joined:
-            rows = min(rows, self.max_batch)
-            steps = math.ceil(sum(counts) / rows)
-            budget = math.ceil(sum(j.budget for j in jobs) / rows)
+        """Fold a finished batch's speed into the meter (see ``ThroughputMeter.record_batch``)."""
         with self._cond:
-            self._meter.record(rows, steps, sum(counts), budget, seconds)
+            self._meter.record_batch(jobs, results, seconds, joined, self.max_batch)
 
     def record_row(self, worker: int, job: Job, result: GenResult) -> None:
         """Fold one finished row's speed into the meter, for engines whose rows are separate
-        requests: a row of n tokens that ran beside k others counts as k+1 rows stepping
-        n times (so ETAs follow the servers' measured speed while calls never end)."""
-        if result.finish_reason not in ("eos", "length", "sentence"):
-            return
+        requests (see ``ThroughputMeter.record_row``)."""
         with self._cond:
-            rows = max(1, sum(j.state == "running" for j in self._inflight.get(worker, ())))
-            self._meter.record(rows, result.new_tokens, result.new_tokens * rows, job.budget,
-                               result.seconds)
+            beside = sum(j.state == "running" for j in self._inflight.get(worker, ()))
+            self._meter.record_row(max(1, beside), result, job.budget)
 
     def finish(self, job: Job, result: GenResult | None = None,
                error: BaseException | None = None) -> None:

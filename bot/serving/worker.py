@@ -70,12 +70,6 @@ class EngineWorker:
     clock: Callable[[], float]
     thread: threading.Thread | None = field(default=None, init=False)
 
-    @property
-    def independent_rows(self) -> bool:
-        """The engine's ``independent_rows`` (False for engines that predate the flag: they
-        are measured per call, as before)."""
-        return bool(getattr(self.generator, "independent_rows", False))
-
     def start(self) -> None:
         """Start the thread (a daemon, so a hung model cannot keep the process alive)."""
         self.thread = threading.Thread(
@@ -120,7 +114,7 @@ class EngineWorker:
         except Exception as exc:
             self._fail([j for i, j in enumerate(jobs) if i not in done], exc)
             return
-        if not self.independent_rows:  # such engines are measured row by row
+        if not self.generator.independent_rows:  # such engines are measured row by row
             self.source.record(jobs, results, self.clock() - started, joined=len(jobs) - first)
         for i, (job, result) in enumerate(zip(jobs, results, strict=True)):
             if i not in done:
@@ -160,7 +154,7 @@ class _Hooks:
         if isinstance(result, EngineError):
             self.worker.source.finish(self.jobs[i], error=result)
             return
-        if self.worker.independent_rows:
+        if self.worker.generator.independent_rows:
             self.worker.source.record_row(self.worker.index, self.jobs[i], result)
         self.worker.source.finish(self.jobs[i], result=result)
 
