@@ -48,6 +48,7 @@ class GenerationEngine(Protocol):
 class DescribesServers(Protocol):
     """An engine that generates on servers and can say how each one is doing (``/about``)."""
 
-    def describe(self) -> list[str]:
-        """One line per server: up or down, load, measured speed."""
+    def describe(self, public: bool = False) -> list[str]:
+        """One line per server: up or down, load, measured speed (``public``: servers are
+        numbered, their addresses and error details are left out)."""
         ...

@@ -96,7 +96,7 @@ class GenerationService:
     def servers(self) -> list[str]:
         """One line per generation server, for engines that run on servers (else none)."""
         return [line for w in self._workers if isinstance(w.generator, DescribesServers)
-                for line in w.generator.describe()]
+                for line in w.generator.describe(public=True)]
 
     # ----- lifecycle (loop thread) -----
 

@@ -47,7 +47,8 @@ def test_console_chat_streams_remote_passages_and_logs_the_server(tmp_path, serv
     assert rows[0][1] == rows[1][1] and len(rows[0][1].split()) >= 3  # same seed, same text
     assert rows[0][2] == f"{served_tiny.name} @ {served_tiny.url}"  # which server answered
     assert proc.stdout.startswith(f"Dorothy walked{rows[0][1]}\nDorothy walked{rows[1][1]}\n")
-    assert "Generation servers:" in proc.stdout and f"{served_tiny.url}: up" in proc.stdout
+    assert "Generation servers:" in proc.stdout and "server 1: up" in proc.stdout
+    assert served_tiny.url not in proc.stdout  # users see no internal addresses
 
 
 def test_spren_generate_uses_the_configured_servers(tmp_path, served_tiny, engine):
@@ -95,7 +96,8 @@ def test_discord_passage_streams_from_the_server_with_live_edits(tmp_path, engin
     assert any(c.endswith(" …") for c in contents[1:-1])  # typed in before the final text
     final = contents[-1]
     assert final.startswith(f"**{prompt}**") and final.endswith(expected.text.strip())
-    assert "Generation servers:" in str(about.callback.body)
+    body = str(about.callback.body)
+    assert "Generation servers:" in body and "server 1: up" in body and "127.0.0.1" not in body
 
 
 def test_a_server_answering_500_never_crashes_the_bot(tmp_path):

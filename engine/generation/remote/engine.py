@@ -115,10 +115,12 @@ class RemoteEngine:
         """Requests in flight at most, over every server."""
         return len(self.servers) * self.max_concurrency
 
-    def describe(self) -> list[str]:
-        """One line per server: up or down (and why), load, measured speed."""
+    def describe(self, public: bool = False) -> list[str]:
+        """One line per server: up or down (and why), load, measured speed. ``public`` lines
+        (for users, e.g. ``/about``) number the servers and leave out addresses and errors."""
         now = time.monotonic()
-        return [server.describe(now) for server in self.servers]
+        return [server.describe(now, f"server {i}" if public else None)
+                for i, server in enumerate(self.servers, start=1)]
 
     def generate(self, prompts: Sequence[str], params: Sequence[GenParams],
                  on_token: OnToken | None = None, should_stop: ShouldStop | None = None, *,

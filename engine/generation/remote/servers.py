@@ -98,14 +98,17 @@ class Server:
         old = self.tokens_per_s
         self.tokens_per_s = rate if old is None else old + alpha * (rate - old)
 
-    def describe(self, now: float) -> str:
-        """One line for ``/about``: the server, its state, load and measured speed."""
+    def describe(self, now: float, public_name: str | None = None) -> str:
+        """One line: the server, its state, load and measured speed. With ``public_name`` it
+        stands for the address and the reason a server is down is left out."""
         if not self.up:
             wait = max(0.0, self.next_probe - now)
-            return f"{self.label}: down ({self.reason}); next check in {wait:.0f} s"
+            why = "" if public_name else f" ({self.reason})"
+            return f"{public_name or self.label}: down{why}; next check in {wait:.0f} s"
         speed = (f", {self.tokens_per_s:.0f} tokens/s per stream"
                  if self.tokens_per_s is not None else "")
-        return (f"{self.label}: up, model {self.model}, {self.in_flight} generating, "
+        model = "" if public_name else f", model {self.model}"
+        return (f"{public_name or self.label}: up{model}, {self.in_flight} generating, "
                 f"{self.served} served{speed}")
 
 
