@@ -106,3 +106,35 @@ def served_tiny(tiny_model_dir, tmp_path_factory):
         yield server.wait_ready()
     finally:
         server.kill()
+
+
+# ---- PostgreSQL: one real server per test session (tests/postgres.py) ----------------------
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server on 127.0.0.1 for this session; skipped (failed under CI) if absent."""
+    from tests.postgres import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = ("PostgreSQL server binaries not found: install Debian's `postgresql` "
+                   "package (`.ci/run` does) or set SPREN_PG_BINDIR")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    server = PostgresServer(bindir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The SQLAlchemy URL of a new, empty PostgreSQL database."""
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path) -> str:
+    """An empty database of each kind spren supports: a SQLite file, then PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'spren.db'}"
+    return request.getfixturevalue("pg_url")

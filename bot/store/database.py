@@ -14,7 +14,10 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.errors import ConfigError
 from bot.store.interactions import Interaction
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -26,14 +29,38 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def normalize_url(url: str) -> str:
+    """Plain ``postgresql://`` (or ``postgres://``) URLs mean psycopg 3, the driver of the
+    ``postgres`` extra; SQLAlchemy's own default for them is psycopg2."""
+    for scheme in POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme):]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    url = normalize_url(url)
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
+    try:
+        # pre-ping: a server restart or an idle timeout must not fail the next request
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except ImportError as exc:
+        raise ConfigError(_driver_message(url, exc)) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _driver_message(url: str, exc: ImportError) -> str:
+    """One line naming the missing database driver and how to install it."""
+    scheme = url.split(":", 1)[0]
+    if scheme.startswith("postgresql"):
+        return (f"[database] url is a PostgreSQL URL but its driver is not installed "
+                f"({exc.name or exc}): pip install 'spren[postgres]'")
+    return (f"[database] url ({scheme}://...) needs a database driver that is not installed "
+            f"({exc.name or exc}): install it, or use a sqlite:/// or postgresql:// URL")
 
 
 class Store:

@@ -32,6 +32,10 @@ class RedditItem(Base):
     seed: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     marked_read: Mapped[bool] = mapped_column(default=False)
+    # The bot process answering it ("host/pid") and until when: the cross-process claim that
+    # keeps two processes from answering one summons (see bot.adapters.reddit.ledger).
+    claimed_by: Mapped[str | None] = mapped_column(String(96))
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
                                                  onupdate=utcnow)

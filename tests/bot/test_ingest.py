@@ -15,8 +15,9 @@ from tests.bot.conftest import FEW, OZ, make_config
 
 
 @pytest.fixture
-def fresh(tmp_path):
-    cfg = make_config(tmp_path)
+def fresh(tmp_path, db_url):
+    """An empty database of each kind (SQLite, PostgreSQL) and its config."""
+    cfg = make_config(tmp_path, db_url)
     store = open_store(cfg)
     yield cfg, store, tmp_path
     store.dispose()

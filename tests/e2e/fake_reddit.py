@@ -43,6 +43,7 @@ class FakeReddit:
     sent: list[dict] = field(default_factory=list)  # private messages the bot sent
     requests: list[tuple[str, str, dict]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
+    posted_by: dict[str, str] = field(default_factory=dict)  # bot comment -> its User-Agent
     banned: set[str] = field(default_factory=set)
     on_request: Any = None  # callable(method, path) run after a request took effect,
     # before its answer is sent (the crash test kills the bot there)
@@ -120,8 +121,9 @@ class FakeReddit:
             self.faults.append(fault)
 
     # ---- serving ------------------------------------------------------------------------------
-    def handle(self, method: str, path: str, form: dict[str, str]) -> tuple[int, Any]:
-        """Answer one request: (status, JSON body)."""
+    def handle(self, method: str, path: str, form: dict[str, str],
+               agent: str = "") -> tuple[int, Any]:
+        """Answer one request: (status, JSON body); `agent` is the client's User-Agent."""
         path = path.rstrip("/") or "/"
         with self.lock:
             self.requests.append((method, path, form))
@@ -131,6 +133,8 @@ class FakeReddit:
             if fault and fault.ratelimit is not None:
                 return 200, {"json": {"errors": [["RATELIMIT", fault.ratelimit, "ratelimit"]]}}
             status, body = self._route(method, path, form)
+            if path == "/api/comment" and status == 200 and "data" in body.get("json", {}):
+                self.posted_by[body["json"]["data"]["things"][0]["data"]["name"]] = agent
             if self.on_request is not None:
                 self.on_request(method, path)
             if fault and fault.after_create:
@@ -228,7 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         if size:
             form.update({k: v[-1] for k, v in
                          parse_qs(self.rfile.read(size).decode(), keep_blank_values=True).items()})
-        status, body = self.fake.handle(method, parts.path, form)
+        status, body = self.fake.handle(method, parts.path, form,
+                                        self.headers.get("User-Agent", ""))
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

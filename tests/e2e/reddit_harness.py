@@ -4,6 +4,7 @@ and a way to run the real adapter against the fake Reddit until a condition hold
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +16,14 @@ CREDS_ENV = {"REDDIT_CLIENT_ID": "fake-id", "REDDIT_CLIENT_SECRET": "fake-secret
              "REDDIT_USERNAME": "sprenbot", "REDDIT_PASSWORD": "fake-password"}
 
 
-def reddit_config(data_dir: Path, url: str, **reddit: Any) -> Config:
-    """A config with its own data dir and database, pointing praw at the fake."""
+def reddit_config(data_dir: Path, url: str, db_url: str = "", **reddit: Any) -> Config:
+    """A config with its own data dir and database (SQLite there unless `db_url`), pointing
+    praw at the fake."""
     section = {"oauth_url": url, "reddit_url": url, "subreddits": ["oz"],
                "poll_interval_s": 0.05, "ignore_users": ["otherbot"], **reddit}
     return load_config(None, environ={}, overrides={
         "bot": {"data_dir": str(data_dir), "generate_command": "oz"},
-        "database": {"url": f"sqlite:///{data_dir / 'spren.db'}"},
+        "database": {"url": db_url or f"sqlite:///{data_dir / 'spren.db'}"},
         "reddit": section})
 
 
@@ -80,8 +82,11 @@ def _creds(cfg: Config):
     return RedditCredentials(*CREDS_ENV.values())
 
 
-def serve(data_dir: str, url: str, delay_s: float = 0.0) -> None:
+def serve(data_dir: str, url: str, delay_s: float = 0.0, db_url: str = "", salt: str = "",
+          **reddit: Any) -> None:
     """A bot process's main: run the adapter until killed (the crash test's child)."""
-    cfg = reddit_config(Path(data_dir), url)
+    if salt:  # processes sharing a database must hash user ids alike
+        os.environ["SPREN_SALT"] = salt
+    cfg = reddit_config(Path(data_dir), url, db_url, **reddit)
     asyncio.run(run_until(cfg, lambda: False, timeout=float("inf"),
                           generator=EchoGenerator(delay_s)))

@@ -23,8 +23,9 @@ import praw.exceptions
 import prawcore
 
 from bot.adapters.reddit import client as rc_api
+from bot.adapters.reddit.claims import Claims
 from bot.adapters.reddit.client import Failure, RedditCredentials, classify
-from bot.adapters.reddit.ledger import FINAL, Ledger, Row
+from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
 from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
 from bot.adapters.reddit.text import (
     OPT_IN,
@@ -91,6 +92,7 @@ class RedditAdapter:
         self.app, self.cfg, self.rc = app, app.cfg, app.cfg.reddit
         self.creds = creds
         self.ledger = Ledger(app.store)
+        self.claims = Claims(self.ledger)
         self.keyword = self.rc.keyword or "!" + self.cfg.bot.generate_command
         self.me = ""
         self._reddit: praw.Reddit | None = None
@@ -116,6 +118,8 @@ class RedditAdapter:
     # ---- lifecycle -------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, reconcile with the bot's own comments, then poll until cancelled."""
+        keep_alive = asyncio.create_task(self.claims.keep_alive(), name="reddit-claims")
+        self._tasks.add(keep_alive)
         try:
             await self._start()
             while True:
@@ -135,6 +139,7 @@ class RedditAdapter:
         self.me = await self._retrying(rc_api.whoami)
         self._mention = mention_pattern(self.me)
         fixed = await self._reconcile()
+        await self.claims.recover()
         log.info("reddit: signed in as u/%s; watching %s for %s; %d replies reconciled",
                  self.me, ", ".join(self.rc.subreddits) or "no subreddits", self.keyword,
                  len(fixed))
@@ -197,8 +202,7 @@ class RedditAdapter:
             return s.from_inbox and await self._record(s, key, "", "skipped", "no summons")
         prompt = clean_prompt(raw, self.cfg.bot.max_prompt_chars, self.cfg.bot.default_prompt)
         if s.fullname in self._replied:
-            await self._db(self.ledger.insert, s, key, prompt, "posted")
-            await self._db(self.ledger.update, s.fullname,
+            await self._db(self.ledger.insert, s, key, prompt, "posted",
                            reply_fullname=self._replied[s.fullname])
             return True
         reason = "private message" if s.kind == "message" else None
@@ -220,15 +224,14 @@ class RedditAdapter:
 
     async def _record(self, s: Summon, key: str, prompt: str, state: str,
                       error: str | None) -> bool:
-        await self._db(self.ledger.insert, s, key, prompt, state, error)
-        if state == "queued":
-            await self._db(self.ledger.update, s.fullname, seed=random.randrange(1, 2**31))
+        seed = random.randrange(1, 2**31) if state == "queued" else None
+        await self._db(self.ledger.insert, s, key, prompt, state, error, seed=seed)
         return state in FINAL
 
     async def _spawn_due(self) -> None:
         for row in await self._db(self.ledger.due, _now()):
-            if row.fullname in self._inflight:
-                continue
+            if row.fullname in self._inflight or (row := await self.claims.take(row)) is None:
+                continue  # being answered here, or by another bot process
             self._inflight.add(row.fullname)
             task = asyncio.create_task(self._process(row), name=f"reddit-{row.fullname}")
             self._tasks.add(task)
@@ -243,23 +246,30 @@ class RedditAdapter:
         except REDDIT_ERRORS as exc:
             log.warning("reddit: marking %d items read failed (%s)", len(fullnames), exc)
             return
-        for f in fullnames:
-            await self._db(self.ledger.update, f, marked_read=True)
+        await self._db(self.ledger.mark_read, fullnames)
 
     # ---- one summons --------------------------------------------------------------------------
     async def _process(self, row: Row) -> None:
         async with self._slots:
             try:
-                await self._advance(row)
-            except asyncio.CancelledError:
-                raise
-            except REDDIT_ERRORS as exc:
-                await self._transient(row, classify(exc))
-            except Exception as exc:  # the Reddit loop's one handler: record, retry later
-                log.exception("reddit: summons %s failed unexpectedly", row.fullname)
-                await self._transient(row, Failure("transient", type(exc).__name__, str(exc)))
+                await self._attempt(row)
+            except LostClaim:
+                log.warning("reddit: %s is now answered by another process; left to it",
+                            row.fullname)
             finally:
                 self._inflight.discard(row.fullname)
+                await asyncio.shield(self.claims.release(row.fullname))
+
+    async def _attempt(self, row: Row) -> None:
+        try:
+            await self._advance(row)
+        except (asyncio.CancelledError, LostClaim):
+            raise
+        except REDDIT_ERRORS as exc:
+            await self._transient(row, classify(exc))
+        except Exception as exc:  # the Reddit loop's one handler: record, retry later
+            log.exception("reddit: summons %s failed unexpectedly", row.fullname)
+            await self._transient(row, Failure("transient", type(exc).__name__, str(exc)))
 
     async def _advance(self, row: Row) -> None:
         if row.state == "posting" and await self._already_replied(row):

@@ -7,14 +7,26 @@ posting -> posted, or failed / skipped; the guards run before the insert, so a r
 as queued or skipped (`seen` is accepted as unfinished but not written). A row in
 `posting` may already have its reply on Reddit: it is reconciled against the bot's own
 comments before any new attempt.
+
+Several bot processes may share one database (PostgreSQL, or SQLite on one host). A process
+answers a row only after *claiming* it: one conditional UPDATE that succeeds only while no
+other live process holds the row (``claimed_by`` empty, its ``claimed_until`` past, or held by
+this very process). Both databases make that UPDATE atomic (PostgreSQL re-checks the WHERE
+clause on the locked row), so exactly one claimant wins. While answering, every write to the
+row is fenced the same way: a process that lost its claim (it stalled past the lease) gets
+``LostClaim`` at its next write, before it could post. A live process renews its claims;
+one that died leaves them to expire, and a process restarted on the same host takes back at
+once the claims of processes there that are gone.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters.reddit.rules import Facts, Summon
@@ -24,6 +36,30 @@ ACTIVE = ("seen", "queued", "generating", "ready", "posting")
 FINAL = ("posted", "failed", "skipped")
 COUNTED = ("queued", "generating", "ready", "posting", "posted")
 PLATFORM = "reddit"
+CLAIM_S = 120.0  # a claim's lease; live processes renew it every CLAIM_S / 4
+
+
+class LostClaim(Exception):
+    """Another bot process holds this summons now: stop working on it."""
+
+
+def process_id() -> str:
+    """This process's name in the ``claimed_by`` column: ``host/pid``."""
+    return f"{socket.gethostname()[:80]}/{os.getpid()}"
+
+
+def _dead_here(owner: str, me: str) -> bool:
+    """True when ``owner`` names a process on this host (as ``me`` does) that has ended."""
+    host, _, pid = owner.rpartition("/")
+    if host != me.rpartition("/")[0] or not pid.isdigit() or int(pid) <= 0:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # it exists, under another user
+        return False
+    return False
 
 
 def _aware(dt: datetime | None) -> datetime | None:
@@ -58,10 +94,11 @@ class Row:
 
 
 class Ledger:
-    """Reads and writes the ledger tables through a Store."""
+    """Reads and writes the ledger tables through a Store, as the process ``owner``."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, owner: str | None = None):
         self.store = store
+        self.owner = owner or process_id()
 
     def user_key(self, username: str) -> str:
         """The stored (hashed) id of a Reddit user; names are case-insensitive on Reddit."""
@@ -83,12 +120,13 @@ class Ledger:
             return {i.fullname: Row.of(i) for i in items}
 
     def insert(self, summon: Summon, author_key: str, prompt: str, state: str,
-               error: str | None = None) -> bool:
-        """Add a row; False when the fullname is already there (someone got there first)."""
+               error: str | None = None, **fields) -> bool:
+        """Add a row (``fields``: seed, reply_fullname...); False when the fullname is already
+        there (someone, perhaps another process, got there first)."""
         item = RedditItem(fullname=summon.fullname, kind=summon.kind,
                           subreddit=summon.subreddit, author=author_key,
                           link_id=summon.link_id, prompt=prompt, state=state, attempts=0,
-                          error=error, marked_read=False)
+                          error=error, marked_read=False, **fields)
         try:
             with self.store.session() as s:
                 s.add(item)
@@ -96,28 +134,84 @@ class Ledger:
             return False
         return True
 
-    def update(self, fullname: str, **fields) -> None:
-        """Change fields of one row (state, output, error...) in one transaction."""
-        with self.store.session() as s:
-            item = s.get(RedditItem, fullname)
-            for key, value in fields.items():
-                setattr(item, key, value)
+    def _mine(self, now: datetime | None = None):
+        """Rows this process may write: unclaimed, claimed by it, or (given now) expired."""
+        free = or_(RedditItem.claimed_by.is_(None), RedditItem.claimed_by == self.owner)
+        return free if now is None else or_(free, RedditItem.claimed_until < now)
 
-    def bump_attempts(self, fullname: str) -> int:
-        """Count one more attempt; returns the new count."""
+    def update(self, fullname: str, **fields) -> None:
+        """Change fields of one row in one transaction; LostClaim if another process holds
+        it (a missing row is an error too)."""
         with self.store.session() as s:
-            item = s.get_one(RedditItem, fullname)
-            item.attempts += 1
-            return item.attempts
+            done = s.execute(update(RedditItem).where(RedditItem.fullname == fullname,
+                                                      self._mine()).values(**fields))
+            if done.rowcount != 1:
+                raise LostClaim(fullname)
+
+    # ---- claims across processes -------------------------------------------------------------
+    def claim(self, fullname: str, now: datetime, lease_s: float = CLAIM_S) -> Row | None:
+        """Take an unfinished, due row for this process; its fresh copy, or None when
+        another process holds it or it has moved on."""
+        due = or_(RedditItem.next_attempt_at.is_(None), RedditItem.next_attempt_at <= now)
+        with self.store.session() as s:
+            done = s.execute(
+                update(RedditItem)
+                .where(RedditItem.fullname == fullname, RedditItem.state.in_(ACTIVE), due,
+                       self._mine(now))
+                .values(claimed_by=self.owner, claimed_until=now + timedelta(seconds=lease_s)))
+            if done.rowcount != 1:
+                return None
+            return Row.of(s.get(RedditItem, fullname, populate_existing=True))
+
+    def renew(self, fullnames: list[str], now: datetime, lease_s: float = CLAIM_S) -> int:
+        """Extend this process's claims on these rows; returns how many it still holds."""
+        if not fullnames:
+            return 0
+        with self.store.session() as s:
+            return s.execute(update(RedditItem)
+                             .where(RedditItem.fullname.in_(fullnames),
+                                    RedditItem.claimed_by == self.owner)
+                             .values(claimed_until=now + timedelta(seconds=lease_s))).rowcount
+
+    def release(self, fullname: str) -> None:
+        """Let other processes take the row (it is finished or waits for a later try)."""
+        with self.store.session() as s:
+            s.execute(update(RedditItem).where(RedditItem.fullname == fullname,
+                                               RedditItem.claimed_by == self.owner)
+                      .values(claimed_by=None, claimed_until=None))
+
+    def release_dead(self) -> int:
+        """Free the claims of processes on this host that are gone (a restart after a crash
+        resumes at once instead of waiting for their leases); returns how many."""
+        with self.store.session() as s:
+            owners = s.scalars(select(RedditItem.claimed_by).distinct()
+                               .where(RedditItem.claimed_by.is_not(None))).all()
+            dead = [o for o in owners if o != self.owner and _dead_here(o, self.owner)]
+            if not dead:
+                return 0
+            return s.execute(update(RedditItem).where(RedditItem.claimed_by.in_(dead))
+                             .values(claimed_by=None, claimed_until=None)).rowcount
+
+    def backlog(self) -> int:
+        """How many summons are unfinished (waiting, generating or being posted)."""
+        with self.store.session() as s:
+            return s.scalar(select(func.count()).where(RedditItem.state.in_(ACTIVE))) or 0
 
     def due(self, now: datetime, limit: int = 50) -> list[Row]:
-        """Unfinished rows whose next attempt time has come, oldest first."""
+        """Unfinished rows whose next attempt time has come and that no other live process
+        holds, oldest first."""
         with self.store.session() as s:
-            q = (select(RedditItem).where(RedditItem.state.in_(ACTIVE))
+            q = (select(RedditItem).where(RedditItem.state.in_(ACTIVE), self._mine(now))
                  .where((RedditItem.next_attempt_at.is_(None))
                         | (RedditItem.next_attempt_at <= now))
                  .order_by(RedditItem.created_at).limit(limit))
             return [Row.of(i) for i in s.scalars(q)]
+
+    def mark_read(self, fullnames: list[str]) -> None:
+        """Record that these inbox items are marked read on Reddit (whoever holds them)."""
+        with self.store.session() as s:
+            s.execute(update(RedditItem).where(RedditItem.fullname.in_(fullnames))
+                      .values(marked_read=True))
 
     def pending_read(self, fullnames: list[str]) -> list[str]:
         """Of these inbox fullnames, the finished ones not yet marked read."""

@@ -1,4 +1,5 @@
-"""The Reddit ledger: one row per summons, caps, opt-outs, bans, reconciliation."""
+"""The Reddit ledger: one row per summons, caps, opt-outs, bans, reconciliation (on SQLite
+and PostgreSQL)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -14,10 +15,10 @@ from bot.store import Store
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate.upgrade(url)
-    store = Store(url, salt="pepper")
+def ledger(db_url):
+    """A ledger on an empty database of each kind (SQLite, PostgreSQL)."""
+    migrate.upgrade(db_url)
+    store = Store(db_url, salt="pepper")
     yield Ledger(store)
     store.dispose()
 
