@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 from sqlalchemy import select
 
-from bot import migrate
+from bot import metrics, migrate, monitor
 from bot.config import Config, QueueConfig
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
@@ -24,10 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class PlatformAdapter(Protocol):
-    """What `spren run` needs from a platform adapter: serve until cancelled."""
+    """What `spren run` needs from a platform adapter: serve until cancelled, say if healthy."""
+
+    name: str  # its part in /healthz
 
     async def run(self) -> None:
         """Connect and serve events until the task is cancelled."""
+        ...
+
+    def health(self) -> str | None:
+        """None while connected and working; else why not (shown by /healthz)."""
         ...
 
 
@@ -168,27 +175,54 @@ async def open_app(cfg: Config, *, generator: Any = None,
         store.dispose()
 
 
-async def run(cfg: Config) -> None:
-    """`spren run`: start every configured platform adapter, or the console chat."""
-    secrets = platform_secrets(cfg)  # fail fast, before the model loads
-    tasks = []
-    async with open_app(cfg) as app:
-        for adapter in _platform_adapters(app, secrets):
-            tasks.append(asyncio.create_task(adapter.run(), name=type(adapter).__name__))
-        if not tasks:
-            from bot.adapters.console import ConsoleChat
+HEADLESS_NO_PLATFORM = (
+    "spren run: no platform is configured and no terminal is attached, so there is nothing to "
+    "serve. Configure [discord] or [reddit] (README: 'Run it on your Discord server'), or use "
+    "`spren chat` for the console (piped input works there).")
 
-            log.info("no platform credentials configured: starting the console chat")
-            await ConsoleChat(app).run()
-            return
+
+async def run(cfg: Config, interactive: bool | None = None) -> None:
+    """`spren run`: serve every configured platform until stopped; with none configured,
+    the console chat when a terminal is attached, else a clear error (nothing to serve)."""
+    secrets = platform_secrets(cfg)  # fail fast, before the model loads
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not secrets and not interactive:
+        raise ConfigError(HEADLESS_NO_PLATFORM)
+    health = monitor.Health()
+    async with monitor.serve(cfg.metrics.listen, health), open_app(cfg) as app:
+        health.add("engine", monitor.engine_check(app.service))
+        if app.service is not None:
+            metrics.watch_queue(app.service.snapshot)
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                t.result()
+            await _serve(app, secrets, health)
         finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            metrics.watch_queue(None)
+
+
+async def _serve(app: App, secrets: dict[str, Any], health: monitor.Health) -> None:
+    """Run the platform adapters until one fails or the process is stopped."""
+    adapters = _platform_adapters(app, secrets)
+    if not adapters:
+        from bot.adapters.console import ConsoleChat
+
+        log.info("no platform credentials configured: starting the console chat")
+        health.starting = None
+        await ConsoleChat(app).run()
+        return
+    tasks = []
+    for adapter in adapters:
+        health.add(adapter.name, adapter.health)
+        tasks.append(asyncio.create_task(adapter.run(), name=type(adapter).__name__))
+    health.starting = None
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            t.result()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def platform_secrets(cfg: Config) -> dict[str, Any]:

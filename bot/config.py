@@ -98,6 +98,17 @@ class StatsConfig:
 
 
 @dataclass
+class LogConfig:
+    format: str = "text"  # text | json
+    level: str = "warning"  # debug | info | warning | error (-v / -vv raise it)
+
+
+@dataclass
+class MetricsConfig:
+    listen: str = ""  # HOST:PORT for /metrics and /healthz; empty: off
+
+
+@dataclass
 class DiscordConfig:
     enabled: bool = True
     token_env: str = "DISCORD_TOKEN"
@@ -145,6 +156,8 @@ class Config:
     queue: QueueConfig = field(default_factory=QueueConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     discord: DiscordConfig | None = None
     reddit: RedditConfig | None = None
     source: str = "built-in demo settings"
@@ -297,6 +310,20 @@ def _validate(cfg: Config) -> None:
                           "size)")
     if not 0 < cfg.generation.temperature <= 5:
         raise ConfigError("[generation] temperature must be in (0, 5]")
+    _validate_ops(cfg)
+
+
+def _validate_ops(cfg: Config) -> None:
+    from bot.logs import FORMATS, LEVELS
+    from bot.monitor import parse_listen
+
+    if cfg.log.format not in FORMATS:
+        raise ConfigError(f"[log] format must be 'text' or 'json', got {cfg.log.format!r}")
+    if cfg.log.level.lower() not in LEVELS:
+        raise ConfigError(f"[log] level must be one of {', '.join(LEVELS)}, "
+                          f"got {cfg.log.level!r}")
+    if cfg.metrics.listen.strip():
+        parse_listen(cfg.metrics.listen)
 
 
 def load_config(

@@ -8,11 +8,13 @@ as exceptions, so each adapter has one simple path.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
 from typing import Any
 
+from bot import logs, metrics
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
 from bot.messages import EventCallback, Reply, Request
@@ -72,6 +74,12 @@ class Dispatcher:
 
     async def handle(self, req: Request, on_event: EventCallback | None = None) -> Reply:
         """Answer one request. User mistakes become private 'refused' replies."""
+        if req.request_id is None:  # every request gets an id: the log lines carry it
+            req = dataclasses.replace(req, request_id=logs.new_request_id())
+        with logs.request_context(req.request_id):
+            return await self._handle(req, on_event)
+
+    async def _handle(self, req: Request, on_event: EventCallback | None) -> Reply:
         started = time.monotonic()
         record: dict[str, Any] = {}
         try:
@@ -85,20 +93,28 @@ class Dispatcher:
         except asyncio.CancelledError:
             await asyncio.shield(self._log(req, Reply(outcome="cancelled"), record, started))
             raise
-        except Exception:  # the one place a surprise is turned into a message
+        except Exception as exc:  # the one place a surprise is turned into a message
             log.exception("command %s failed", req.command)
+            metrics.error("dispatch", exc)
             reply = Reply(["Something went wrong on our side; it has been logged. "
                            "Please try again in a minute."], private=True, outcome="error")
         await self._log(req, reply, record, started)
+        metrics.request_done(req.platform, req.command.lower().lstrip("/!"), reply.outcome,
+                             known=record.get("known", False))
+        log.info("%s /%s: %s in %.3f s", req.platform, record.get("command", "?"),
+                 reply.outcome, time.monotonic() - started)
         return reply
 
     async def _route(self, req: Request, on_event, record) -> Reply:
         cmd = req.command.lower().lstrip("/!")
+        record["known"] = True
+        record["command"] = cmd[:32]
         if cmd == self.gen:
             return await self._generate(req, on_event, record)
         handler = {"help": self._help, "books": self._books, "sentiment": self._sentiment,
                    "wordcount": self._wordcount, "queue": self._queue,
                    "about": self._about}.get(cmd)
+        record["known"] = handler is not None  # a made-up command is no metric label
         if handler is None:
             raise BadRequest(f"unknown command '/{cmd}'. {self._command_list()}")
         return await asyncio.to_thread(handler, req)
@@ -215,6 +231,8 @@ class Dispatcher:
         record.update(seed=result.seed, model_id=model_id[:200], output=result.text,
                       generation_s=result.seconds,
                       queue_wait_s=max(0.0, time.monotonic() - submitted - result.seconds))
+        metrics.generation_done(record["queue_wait_s"], result.seconds, result.new_tokens,
+                                result.guard)
         text = result.text or "…"
         return Reply([text], meta={"seed": result.seed, "model_id": result.model_id,
                                    "prompt": prompt, "guard": result.guard,

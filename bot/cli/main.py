@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from bot import logs
 from bot.config import Config, load_config
 from bot.errors import SprenError
 from engine.errors import EngineError
@@ -17,14 +18,21 @@ from engine.errors import EngineError
 class Context:
     """Lazily loads the config once; `ctx.obj()` returns it (sub-modules rely on this)."""
 
-    def __init__(self, path: str | None, settings: tuple[str, ...]):
-        self.path, self.settings = path, settings
+    def __init__(self, path: str | None, settings: tuple[str, ...], verbose: int = 0):
+        self.path, self.settings, self.verbose = path, settings, verbose
         self._cfg: Config | None = None
 
     def __call__(self) -> Config:
         if self._cfg is None:
             self._cfg = load_config(self.path, overrides=_parse_settings(self.settings))
+            # [log] sets the format and level; -v / -vv can only make it more verbose
+            level = min(logs.LEVELS[self._cfg.log.level.lower()], _flag_level(self.verbose))
+            logs.configure(self._cfg.log.format, level)
         return self._cfg
+
+
+def _flag_level(verbose: int) -> int:
+    return [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
 
 
 def _parse_settings(settings: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -57,10 +65,8 @@ class FriendlyGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...],
         verbose: int) -> None:
     """spren: passages in a book series' voice, and book stats, for fan communities."""
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = Context(config_path, settings)
+    logs.configure("text", _flag_level(verbose))  # until the config says otherwise
+    ctx.obj = Context(config_path, settings, verbose)
 
 
 @cli.command()
@@ -167,7 +173,8 @@ def chat(get_config, no_model: bool) -> None:
 @cli.command()
 @click.pass_obj
 def run(get_config) -> None:
-    """Run the bot: Discord and/or Reddit when configured, else the console chat."""
+    """Run the bot: Discord and/or Reddit when configured; with neither, the console chat
+    when a terminal is attached, else an error (there would be nothing to serve)."""
     from bot import app
 
     try:
@@ -210,11 +217,13 @@ def _register_subcommands() -> None:
     """Mount the command groups that live in their own modules."""
     from bot.cli import discord as cli_discord
     from bot.cli import model as cli_model
+    from bot.cli import ops as cli_ops
     from bot.cli import training as cli_training
 
     cli_training.register(cli)
     cli_model.register(cli)
     cli_discord.register(cli)
+    cli_ops.register(cli)
 
 
 _register_subcommands()

@@ -88,6 +88,15 @@ class GenerationService:
                    per_user_pending=q.per_user_pending, max_pending=q.max_pending,
                    timeout_s=q.timeout_s)
 
+    def health(self) -> str | None:
+        """None while the queue runs and every worker thread is alive; else what is wrong."""
+        if self._closing:
+            return "the generation queue is shut down"
+        if self._loop is None:
+            return "the generation queue has not started"
+        dead = [w.index for w in self._workers if not w.alive()]
+        return f"engine worker thread(s) {dead} stopped" if dead else None
+
     @property
     def model_id(self) -> str:
         """The id of the model the workers serve (every worker loads the same one)."""

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, cast
 
+from bot.logs import current_request_id
 from bot.messages import EventCallback, QueueUpdate
 from bot.serving.engine import GenerationEngine
 from engine.errors import EngineError
@@ -41,6 +42,8 @@ class Job:
     text: str = ""  # text streamed so far
     token_pending: bool = False  # a TokenUpdate delivery is already scheduled on the loop
     last_update: QueueUpdate | None = None
+    # the request this job serves, for log lines written on the worker thread
+    request_id: str | None = field(default_factory=current_request_id)
 
 
 class BatchSource(Protocol):
@@ -76,6 +79,10 @@ class EngineWorker:
             target=self._loop, name=f"spren-engine-{self.index}", daemon=True
         )
         self.thread.start()
+
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return self.thread is not None and self.thread.is_alive()
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the thread; True if it has ended."""
@@ -122,7 +129,8 @@ class EngineWorker:
 
     def _fail(self, jobs: list[Job], exc: Exception) -> None:
         if len(jobs) == 1:
-            log.warning("generation failed for one request", exc_info=exc)
+            log.warning("generation failed for one request", exc_info=exc,
+                        extra={"request_id": jobs[0].request_id})
             self.source.finish(jobs[0], error=exc)
             return
         # A batch failed: rerun its rows one by one so only the row at fault gets the error.

@@ -20,6 +20,7 @@ import discord
 import yarl
 from discord import app_commands
 
+from bot import metrics
 from bot.adapters.discord.commands import add_commands
 from bot.adapters.discord.flow import InteractionFlow
 from bot.adapters.discord.replies import NO_MENTIONS, send_private
@@ -64,6 +65,7 @@ class SprenTree(app_commands.CommandTree):
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.name if interaction.command else "?"
         log.error("/%s failed (interaction %s)", name, interaction.id, exc_info=cause)
+        metrics.error("discord", cause)
         try:
             await send_private(interaction, ERROR_MESSAGE)
         except discord.HTTPException:
@@ -81,14 +83,27 @@ class SprenClient(discord.Client):
         self.tree = SprenTree(self)
         self.tree.flow = flow
         add_commands(self.tree, cfg, flow)
+        self._sessions = 0
 
     async def on_ready(self) -> None:
         # deliberately no tree.sync() here: on_ready runs again after every reconnect
         log.info("Discord: connected as %s", self.user)
 
+    async def on_connect(self) -> None:
+        """A new gateway session (READY); every one after the first is a reconnect."""
+        self._sessions += 1
+        if self._sessions > 1:
+            metrics.discord_reconnect()
+
+    async def on_resumed(self) -> None:
+        log.info("Discord: gateway session resumed")
+        metrics.discord_reconnect()
+
 
 class DiscordAdapter:
     """Serves the slash commands of one bot account until cancelled."""
+
+    name = "discord"
 
     def __init__(self, app, token: str):
         self.app = app
@@ -100,14 +115,27 @@ class DiscordAdapter:
     async def run(self) -> None:
         """Connect (reconnecting as needed) and serve until the task is cancelled."""
         with discord_endpoints(self.dcfg.api_base, self.dcfg.gateway_url):
-            self.client = SprenClient(self.app.cfg, self.flow)
+            self.client = client = SprenClient(self.app.cfg, self.flow)
+            metrics.watch("spren_discord_gateway_latency_seconds", lambda: client.latency)
             async with self.client:
                 try:
                     await self.client.start(self.token, reconnect=True)
                 except discord.LoginFailure as exc:
                     raise ConfigError(_token_help(self.dcfg)) from exc
                 finally:
+                    metrics.watch("spren_discord_gateway_latency_seconds", None)
                     await self._stop_handlers()
+
+    def health(self) -> str | None:
+        """None while connected to the gateway; else why not."""
+        client = self.client
+        if client is None or client.is_closed():
+            return "not running"
+        if not client.is_ready():
+            return "connecting to the Discord gateway"
+        if client.ws is None or not client.ws.open:
+            return "reconnecting to the Discord gateway"
+        return None
 
     async def _stop_handlers(self) -> None:
         """Cancel interactions still being served, so nothing outlives the client."""

@@ -13,6 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot import logs, metrics
 from bot.adapters.discord import text
 from bot.adapters.discord.limits import Admission, Limits, Where
 from bot.adapters.discord.replies import NO_MENTIONS, send_private, send_reply
@@ -55,6 +56,7 @@ class InteractionFlow:
     async def generate(self, interaction: discord.Interaction, command: str,
                        args: dict[str, Any]) -> None:
         """A generating command: admit, defer at once, stream, then the final passage."""
+        logs.bind_request(str(interaction.id))  # this task serves this interaction only
         adm = self.limits.admit(where(interaction), generating=True)
         if not adm.ok:
             await self._refuse(interaction, command, adm)
@@ -91,6 +93,7 @@ class InteractionFlow:
     async def answer(self, interaction: discord.Interaction, command: str,
                      args: dict[str, Any] | None = None) -> None:
         """A cheap command: answered directly when quick, else deferred and then edited."""
+        logs.bind_request(str(interaction.id))
         adm = self.limits.admit(where(interaction), generating=False)
         if not adm.ok:
             await self._refuse(interaction, command, adm)
@@ -126,6 +129,8 @@ class InteractionFlow:
         """Tell the user privately why not (and when to retry), and log the refusal."""
         await send_private(interaction, adm.refusal or "Not now.")
         await self.record(interaction, command, "refused", adm.refusal)
+        metrics.request_done(PLATFORM, command, "refused")
+        metrics.filter_action(PLATFORM, "limits")
 
     async def record(self, interaction: discord.Interaction, command: str, outcome: str,
                      error: str | None) -> None:

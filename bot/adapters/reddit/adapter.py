@@ -22,9 +22,15 @@ from typing import Any
 import praw.exceptions
 import prawcore
 
+from bot import logs, metrics
 from bot.adapters.reddit import client as rc_api
 from bot.adapters.reddit.claims import Claims
-from bot.adapters.reddit.client import Failure, RedditCredentials, classify
+from bot.adapters.reddit.client import (
+    Failure,
+    RedditCredentials,
+    classify,
+    credentials_from_env,
+)
 from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
 from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
 from bot.adapters.reddit.text import (
@@ -35,10 +41,10 @@ from bot.adapters.reddit.text import (
     footer,
     format_reply,
     has_command,
+    join_passage,
     keyword_pattern,
     mention_pattern,
 )
-from bot.config import Config, RedditConfig
 from bot.errors import ConfigError
 from bot.messages import Request
 
@@ -50,35 +56,13 @@ REDDIT_ERRORS = (praw.exceptions.PRAWException, prawcore.PrawcoreException)
 LOCKED_PM = ("The thread you summoned me in is locked, so I could not reply there. "
              "Here is your passage:\n\n")
 
-__all__ = ["RedditAdapter", "RedditCredentials", "credentials_from_env"]
-
-
-def credentials_from_env(cfg: Config) -> RedditCredentials:
-    """Read the script app's credentials from the variables [reddit] names."""
-    r = cfg.reddit if cfg.reddit is not None else RedditConfig()
-    names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
-    values = [cfg.secret(n) or "" for n in names]
-    missing = [n for n, v in zip(names, values, strict=True) if not v]
-    if missing:
-        raise ConfigError(
-            f"[reddit] is configured but {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
-            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
-    return RedditCredentials(*values)
+__all__ = ["RedditAdapter", "RedditCredentials", "backoff", "credentials_from_env",
+           "join_passage"]
 
 
 def backoff(n: int, base: float) -> float:
     """Seconds to wait after n consecutive failures: doubling from base, capped."""
     return min(BACKOFF_CAP_S, max(base, 0.05) * 2 ** max(n - 1, 0))
-
-
-def join_passage(prompt: str, continuation: str) -> str:
-    """The prompt followed by its continuation, as one passage."""
-    continuation = continuation.strip()
-    if not continuation or continuation == "…":
-        return prompt
-    glue = "" if continuation[0] in ".,;:!?'’”)" else " "
-    return f"{prompt}{glue}{continuation}"
 
 
 def _now() -> datetime:
@@ -87,6 +71,8 @@ def _now() -> datetime:
 
 class RedditAdapter:
     """Polls the inbox and the watched subreddits; answers each summons exactly once."""
+
+    name = "reddit"
 
     def __init__(self, app: Any, creds: RedditCredentials):
         self.app, self.cfg, self.rc = app, app.cfg, app.cfg.reddit
@@ -162,6 +148,12 @@ class RedditAdapter:
         self._replied.update(await self._retrying(rc_api.own_replies, self.me))
         return await self._db(self.ledger.reconcile, dict(self._replied))
 
+    def health(self) -> str | None:
+        """None while signed in and polling works; else why not."""
+        if not self.me:
+            return "signing in to Reddit"
+        return f"the last {self._failures} Reddit polls failed" if self._failures >= 3 else None
+
     # ---- polling ---------------------------------------------------------------------------
     async def _tick(self) -> None:
         try:
@@ -169,12 +161,14 @@ class RedditAdapter:
             stream = await self._call(rc_api.subreddit_comments, self.rc.subreddits)
         except REDDIT_ERRORS as exc:
             self._failures += 1
+            metrics.error("reddit", exc)
             log.warning("reddit: polling failed (%s); next try in %.1f s", exc,
                         backoff(self._failures + 1, self.rc.poll_interval_s))
             return
         self._failures = 0
         await self._ingest_all(inbox, stream)
         await self._spawn_due()
+        metrics.reddit_backlog(await self._db(self.ledger.backlog))
 
     async def _ingest_all(self, inbox: list[Summon], stream: list[Summon]) -> None:
         stream = [s for s in stream if find_trigger(s.body, self._keyword) is not None]
@@ -184,8 +178,9 @@ class RedditAdapter:
         for s in inbox + stream:
             if s.fullname not in known:
                 known[s.fullname] = None  # the same comment can arrive by both routes
-                if await self._ingest(s):
-                    to_read.append(s.fullname)
+                with logs.request_context(s.fullname):
+                    if await self._ingest(s):
+                        to_read.append(s.fullname)
         await self._mark_read(to_read)
 
     async def _ingest(self, s: Summon) -> bool:
@@ -211,6 +206,7 @@ class RedditAdapter:
             reason = skip_reason(s, self.me, self.rc, facts)
         if reason:
             log.info("reddit: skipped %s (%s)", s.fullname, reason)
+            metrics.filter_action("reddit", reason)
             return await self._record(s, key, prompt, "skipped", reason)
         await self._record(s, key, prompt, "queued", None)
         return False
@@ -250,6 +246,7 @@ class RedditAdapter:
 
     # ---- one summons --------------------------------------------------------------------------
     async def _process(self, row: Row) -> None:
+        logs.bind_request(row.fullname)  # this task works on this summons only
         async with self._slots:
             try:
                 await self._attempt(row)
@@ -269,6 +266,7 @@ class RedditAdapter:
             await self._transient(row, classify(exc))
         except Exception as exc:  # the Reddit loop's one handler: record, retry later
             log.exception("reddit: summons %s failed unexpectedly", row.fullname)
+            metrics.error("reddit", exc)
             await self._transient(row, Failure("transient", type(exc).__name__, str(exc)))
 
     async def _advance(self, row: Row) -> None:
@@ -299,7 +297,8 @@ class RedditAdapter:
                            seed=reply.meta.get("seed", row.seed), error=None)
             return await self._db(self.ledger.get, row.fullname)
         if reply.retry_after is not None:  # the queue is full: come back later
-            await self._reschedule(row, reply.retry_after, "queued", f"busy: {reply.text}")
+            await self._reschedule(row, reply.retry_after, "queued", f"busy: {reply.text}",
+                                   reason="busy")
         else:
             await self._finish(row, "failed", f"generation {reply.outcome}: {reply.text[:300]}")
         return None
@@ -307,7 +306,8 @@ class RedditAdapter:
     async def _post(self, row: Row, live: Summon) -> None:
         wait = self._post_after - time.time()
         if wait > 0:
-            return await self._reschedule(row, wait, "ready", "waiting for Reddit's rate limit")
+            return await self._reschedule(row, wait, "ready", "waiting for Reddit's rate limit",
+                                          reason="ratelimit")
         if live.locked:
             return await self._fail_locked(row, live)
         text = format_reply(row.output or "", spoiler=self._spoiler(row.subreddit),
@@ -348,7 +348,8 @@ class RedditAdapter:
             wait = f.retry_after if f.retry_after is not None else self.rc.poll_interval_s
             self._post_after = time.time() + wait
             await self._db(self.ledger.update, row.fullname, attempts=row.attempts)
-            return await self._reschedule(row, wait, "ready", f"{f.code}: {f.message}")
+            return await self._reschedule(row, wait, "ready", f"{f.code}: {f.message}",
+                                          reason="ratelimit")
         if f.code == "THREAD_LOCKED":
             return await self._fail_locked(row, live)
         if f.kind == "banned" and row.subreddit:
@@ -370,7 +371,9 @@ class RedditAdapter:
         await self._reschedule(row, backoff(attempts, self.rc.poll_interval_s), cur.state,
                                f"{f.code}: {f.message}"[:500])
 
-    async def _reschedule(self, row: Row, delay: float, state: str, error: str) -> None:
+    async def _reschedule(self, row: Row, delay: float, state: str, error: str,
+                          reason: str = "transient") -> None:
+        metrics.reddit_retry(reason)
         await self._db(self.ledger.update, row.fullname, state=state, error=error,
                        next_attempt_at=_now() + timedelta(seconds=delay))
 

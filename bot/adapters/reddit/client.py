@@ -18,7 +18,8 @@ from prawcore.exceptions import RequestException
 
 from bot.adapters.reddit.rules import Summon
 from bot.adapters.reddit.text import parse_retry_seconds
-from bot.config import RedditConfig
+from bot.config import Config, RedditConfig
+from bot.errors import ConfigError
 
 PERMANENT_API_ERRORS = {"THREAD_LOCKED", "DELETED_COMMENT", "TOO_LONG", "USER_BLOCKED",
                         "SUBREDDIT_NOTALLOWED", "NOT_WHITELISTED_BY_USER_MESSAGE",
@@ -206,3 +207,17 @@ def mark_read(reddit: praw.Reddit, fullnames: list[str]) -> None:
 def whoami(reddit: praw.Reddit) -> str:
     """The bot account's name (also fetches the first token)."""
     return str(reddit.user.me())
+
+
+def credentials_from_env(cfg: Config) -> RedditCredentials:
+    """Read the script app's credentials from the variables [reddit] names."""
+    r = cfg.reddit if cfg.reddit is not None else RedditConfig()
+    names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
+    values = [cfg.secret(n) or "" for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise ConfigError(
+            f"[reddit] is configured but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
+            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
+    return RedditCredentials(*values)

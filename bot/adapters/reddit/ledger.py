@@ -26,7 +26,7 @@ import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.adapters.reddit.rules import Facts, Summon
@@ -46,6 +46,12 @@ class LostClaim(Exception):
 def process_id() -> str:
     """This process's name in the ``claimed_by`` column: ``host/pid``."""
     return f"{socket.gethostname()[:80]}/{os.getpid()}"
+
+
+def _count(result: object) -> int:
+    """Rows an UPDATE matched (what makes claims and fenced writes conditional)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def _dead_here(owner: str, me: str) -> bool:
@@ -145,7 +151,7 @@ class Ledger:
         with self.store.session() as s:
             done = s.execute(update(RedditItem).where(RedditItem.fullname == fullname,
                                                       self._mine()).values(**fields))
-            if done.rowcount != 1:
+            if _count(done) != 1:
                 raise LostClaim(fullname)
 
     # ---- claims across processes -------------------------------------------------------------
@@ -159,19 +165,18 @@ class Ledger:
                 .where(RedditItem.fullname == fullname, RedditItem.state.in_(ACTIVE), due,
                        self._mine(now))
                 .values(claimed_by=self.owner, claimed_until=now + timedelta(seconds=lease_s)))
-            if done.rowcount != 1:
-                return None
-            return Row.of(s.get(RedditItem, fullname, populate_existing=True))
+            item = s.get(RedditItem, fullname, populate_existing=True)
+            return Row.of(item) if _count(done) == 1 and item is not None else None
 
     def renew(self, fullnames: list[str], now: datetime, lease_s: float = CLAIM_S) -> int:
         """Extend this process's claims on these rows; returns how many it still holds."""
         if not fullnames:
             return 0
         with self.store.session() as s:
-            return s.execute(update(RedditItem)
-                             .where(RedditItem.fullname.in_(fullnames),
-                                    RedditItem.claimed_by == self.owner)
-                             .values(claimed_until=now + timedelta(seconds=lease_s))).rowcount
+            return _count(s.execute(update(RedditItem)
+                                    .where(RedditItem.fullname.in_(fullnames),
+                                           RedditItem.claimed_by == self.owner)
+                                    .values(claimed_until=now + timedelta(seconds=lease_s))))
 
     def release(self, fullname: str) -> None:
         """Let other processes take the row (it is finished or waits for a later try)."""
@@ -186,11 +191,11 @@ class Ledger:
         with self.store.session() as s:
             owners = s.scalars(select(RedditItem.claimed_by).distinct()
                                .where(RedditItem.claimed_by.is_not(None))).all()
-            dead = [o for o in owners if o != self.owner and _dead_here(o, self.owner)]
+            dead = [o for o in owners if o and o != self.owner and _dead_here(o, self.owner)]
             if not dead:
                 return 0
-            return s.execute(update(RedditItem).where(RedditItem.claimed_by.in_(dead))
-                             .values(claimed_by=None, claimed_until=None)).rowcount
+            return _count(s.execute(update(RedditItem).where(RedditItem.claimed_by.in_(dead))
+                                    .values(claimed_by=None, claimed_until=None)))
 
     def backlog(self) -> int:
         """How many summons are unfinished (waiting, generating or being posted)."""

@@ -121,3 +121,12 @@ def parse_retry_seconds(message: str) -> float | None:
         return None
     n, unit = float(m.group(1)), m.group(2).lower()
     return n * {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}[unit]
+
+
+def join_passage(prompt: str, continuation: str) -> str:
+    """The prompt followed by its continuation, as one passage."""
+    continuation = continuation.strip()
+    if not continuation or continuation == "…":
+        return prompt
+    glue = "" if continuation[0] in ".,;:!?'’”)" else " "
+    return f"{prompt}{glue}{continuation}"
