@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -177,10 +178,19 @@ def run(get_config) -> None:
     when a terminal is attached, else an error (there would be nothing to serve)."""
     from bot import app
 
+    cfg = get_config()
+
+    async def main() -> None:
+        # SIGTERM (docker stop) stops the bot like Ctrl-C: adapters and queue close cleanly
+        task = asyncio.current_task()
+        if task is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        await app.run(cfg)
+
     try:
-        asyncio.run(app.run(get_config()))
-    except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+        asyncio.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        logging.getLogger("bot.cli").warning("stopped")
 
 
 @cli.group()
