@@ -29,6 +29,29 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _postgres_text_keeps_nul_out(dbapi_conn, _record) -> None:
+    """PostgreSQL text cannot hold NUL characters: a prompt with one would lose its log row
+    (and a Reddit summons its ledger row). Store U+FFFD in their place, on every table."""
+    from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+    for base in (StrDumperUnknown, StrBinaryDumper):  # psycopg's own, as Python classes
+        dbapi_conn.adapters.register_dumper(str, _nul_free(base))
+
+
+_NUL_FREE: dict[type, type] = {}
+
+
+def _nul_free(dumper: type) -> type:
+    """A subclass of psycopg's str dumper that replaces NUL (made once per base class)."""
+    if dumper not in _NUL_FREE:
+        class NulFree(dumper):  # type: ignore[valid-type, misc]
+            def dump(self, obj: str):  # type: ignore[no-untyped-def]
+                return super().dump(obj.replace("\x00", "\ufffd"))
+
+        _NUL_FREE[dumper] = NulFree
+    return _NUL_FREE[dumper]
+
+
 def normalize_url(url: str) -> str:
     """Plain ``postgresql://`` (or ``postgres://``) URLs mean psycopg 3, the driver of the
     ``postgres`` extra; SQLAlchemy's own default for them is psycopg2."""
@@ -50,6 +73,8 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(_driver_message(url, exc)) from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.driver == "psycopg":
+        event.listen(engine, "connect", _postgres_text_keeps_nul_out)
     return engine
 
 
@@ -87,7 +112,13 @@ class Store:
         return digest.hexdigest()[:32]
 
     def log_interaction(self, **fields) -> int:
-        """Append one row to the interaction log; returns its id."""
+        """Append one row to the interaction log; returns its id. Text longer than its column
+        is cut (PostgreSQL, unlike SQLite, refuses it and the row would be lost)."""
+        columns = Interaction.__table__.c
+        for name, value in fields.items():
+            length = getattr(columns[name].type, "length", None) if name in columns else None
+            if isinstance(value, str) and length and len(value) > length:
+                fields[name] = value[:length]
         with self.session() as s:
             row = Interaction(**fields)
             s.add(row)
