@@ -44,8 +44,8 @@ _NUL_FREE: dict[type, type] = {}
 def _nul_free(dumper: type) -> type:
     """A subclass of psycopg's str dumper that replaces NUL (made once per base class)."""
     if dumper not in _NUL_FREE:
-        class NulFree(dumper):  # type: ignore[valid-type, misc]
-            def dump(self, obj: str):  # type: ignore[no-untyped-def]
+        class NulFree(dumper):
+            def dump(self, obj: str):
                 return super().dump(obj.replace("\x00", "\ufffd"))
 
         _NUL_FREE[dumper] = NulFree

@@ -164,9 +164,9 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
     port = free_port()
 
     async def scenario():
-        async with monitor.serve(f"127.0.0.1:{port}", monitor.Health()):
-            async with monitor.serve(f"127.0.0.1:{port}", monitor.Health()):
-                pass
+        async with monitor.serve(f"127.0.0.1:{port}", monitor.Health()), \
+                monitor.serve(f"127.0.0.1:{port}", monitor.Health()):
+            pass
 
     with pytest.raises(ConfigError, match="cannot listen there"):
         asyncio.run(scenario())

@@ -91,7 +91,7 @@ def test_simultaneous_claims_have_exactly_one_winner(store):
         t.start()
     for t in threads:
         t.join(60)
-    assert {f: len(w) for f, w in wins.items()} == {f: 1 for f in wins}
+    assert {f: len(w) for f, w in wins.items()} == dict.fromkeys(wins, 1)
 
 
 def test_claims_of_dead_processes_on_this_host_are_freed(store):
