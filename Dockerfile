@@ -47,8 +47,9 @@ USER 10001:10001
 # e.g. -v "$PWD/books:/books:ro", and run `spren ingest /books`.
 VOLUME ["/data"]
 EXPOSE 9108
+# `spren health` without the CLI's imports (it runs every 30 s)
 HEALTHCHECK --interval=30s --timeout=10s --start-period=120s --retries=3 \
-    CMD ["spren", "health"]
+    CMD ["python", "-m", "bot.healthcheck"]
 # Headless: serves the configured platforms (Discord, Reddit) until stopped; with none
 # configured it stops with one line saying so, unless a terminal is attached (docker run -it),
 # where it is the console chat. Migrations run at start.

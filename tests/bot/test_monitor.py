@@ -5,6 +5,7 @@ and the [metrics] / [log] settings."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import threading
@@ -40,6 +41,14 @@ class GatedGenerator:
 def _spren_health(url: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot", "health", "--url", url],
                           capture_output=True, text=True, timeout=60, cwd=REPO_ROOT)
+
+
+def _docker_healthcheck(listen: str) -> subprocess.CompletedProcess:
+    """The image's HEALTHCHECK command, configured as the image is (by the environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPREN_")}
+    return subprocess.run([sys.executable, "-m", "bot.healthcheck"], capture_output=True,
+                          text=True, timeout=60, cwd=REPO_ROOT,
+                          env={**env, "SPREN_METRICS__LISTEN": listen})
 
 
 def test_queue_gauges_health_and_the_health_command(tmp_path):
@@ -85,6 +94,9 @@ async def _exercise(url: str, app, gen: GatedGenerator):
     now, _ = await asyncio.to_thread(scrape, url)
     waiting = {k: now.value(k) for k in ("spren_queue_in_flight", "spren_queue_length")}
     ok_cli = await asyncio.to_thread(_spren_health, f"{url}/healthz")
+    port = url.rsplit(":", 1)[1]
+    ok_docker = await asyncio.to_thread(_docker_healthcheck, f"0.0.0.0:{port}")
+    assert ok_docker.returncode == 0 and ok_docker.stdout.startswith("ok"), ok_docker.stderr
     gen.gate.set()
     assert [r.outcome for r in await asyncio.gather(*tasks)] == ["ok"] * 3
     after, _ = await asyncio.to_thread(scrape, url)
@@ -93,6 +105,8 @@ async def _exercise(url: str, app, gen: GatedGenerator):
     await app.service.close()
     down = await asyncio.to_thread(health, url)
     down_cli = await asyncio.to_thread(_spren_health, f"{url}/healthz")
+    down_docker = await asyncio.to_thread(_docker_healthcheck, f"0.0.0.0:{port}")
+    assert down_docker.returncode == 1 and "shut down" in down_docker.stderr
     return waiting, ok_cli, guard_delta, down, down_cli
 
 

@@ -46,7 +46,7 @@ def test_the_runtime_stage_is_slim_non_root_and_headless(stages):
     assert user is not None and user.split(":")[0] not in ("root", "0")
     assert exec_form(runtime.last("CMD")) == ["spren", "run"]
     health = runtime.last("HEALTHCHECK")
-    assert health is not None and exec_form(health) == ["spren", "health"]
+    assert health is not None and exec_form(health) == ["python", "-m", "bot.healthcheck"]
     env = runtime.env()
     assert env["SPREN_HOME"] == "/data" and env["SPREN_METRICS__LISTEN"].endswith(":9108")
     assert runtime.all("VOLUME") == ['["/data"]']
