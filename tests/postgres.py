@@ -11,6 +11,7 @@ loopback only: the server is private to the test run and gone when it ends.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import os
 import pwd
@@ -18,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -39,6 +41,17 @@ def find_bindir() -> Path | None:
         if (Path(folder) / "initdb").is_file() and (Path(folder) / "postgres").is_file():
             return Path(folder)
     return None
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:
+    """In the server process: SIGQUIT (PostgreSQL's immediate shutdown) when the test process
+    dies, so a killed test run leaves no server behind (Linux). Nothing is imported here:
+    this runs between fork and exec, already as the server's user."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGQUIT)  # PR_SET_PDEATHSIG
 
 
 def _free_port() -> int:
@@ -95,7 +108,8 @@ class PostgresServer:
             args += ["-c", f"{key}={value}"]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                         user=self.user, cwd=self.root)
+                                         user=self.user, cwd=self.root,
+                                         preexec_fn=_die_with_parent)
         self._wait_ready()
         return self
 

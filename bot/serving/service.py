@@ -95,7 +95,14 @@ class GenerationService:
         if self._loop is None:
             return "the generation queue has not started"
         dead = [w.index for w in self._workers if not w.alive()]
-        return f"engine worker thread(s) {dead} stopped" if dead else None
+        if dead:
+            return f"engine worker thread(s) {dead} stopped"
+        for worker in self._workers:  # an engine may say more (remote: is a server up?)
+            check = getattr(worker.generator, "health", None)
+            reason = check() if callable(check) else None
+            if reason:
+                return str(reason)
+        return None
 
     @property
     def model_id(self) -> str:

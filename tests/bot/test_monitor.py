@@ -184,3 +184,28 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
 
     with pytest.raises(ConfigError, match="cannot listen there"):
         asyncio.run(scenario())
+
+
+def test_health_says_when_no_generation_server_is_up(tmp_path):
+    from engine.generation.remote import RemoteEngine
+    from tests.engine.generation.remote.misbehaving import Misbehaving
+
+    with Misbehaving() as gone:
+        url = gone.url  # nothing listens there any more
+    engine = RemoteEngine([url], name="m")
+    cfg = make_config(tmp_path)
+
+    async def scenario():
+        state = monitor.Health()
+        async with monitor.serve("127.0.0.1:0", state) as server, \
+                open_app(cfg, generator=engine) as app:
+            state.add("engine", monitor.engine_check(app.service))
+            state.starting = None
+            return await asyncio.to_thread(health, server.url)
+
+    try:
+        status, body = asyncio.run(scenario())
+    finally:
+        engine.close()
+    assert status == 503
+    assert body["checks"]["engine"].startswith("no generation server is up: http://127.0.0.1:")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import ModelConfig, load_config
+from bot.config import load_config
 from bot.store.database import normalize_url
 from tests.deploy.dockerfile import parse
 from tests.paths import REPO_ROOT
@@ -19,10 +19,6 @@ from tests.paths import REPO_ROOT
 COMPOSE = REPO_ROOT / "compose.yaml"
 BIN = Path(sys.executable).parent
 TEST_ENV = {"POSTGRES_PASSWORD": "pw", "SPREN_SALT": "salt", "DISCORD_TOKEN": "token"}
-# Keys of the OpenAI-compatible backend (issue 10, being built beside this one): checked once
-# [model] has them. Drop this allowance when that work is merged.
-PENDING_MODEL_KEYS = {"backend", "urls", "name", "api_key_env", "max_concurrency",
-                      "request_timeout_s"}
 
 
 def _check_schema(path: Path) -> subprocess.CompletedProcess:
@@ -73,16 +69,23 @@ def test_spren_waits_for_a_healthy_postgresql_and_uses_it(compose):
         interpolate(spren["environment"]["SPREN_DATABASE__URL"], {})
 
 
+def _spren_env(compose: dict, **shell: str) -> dict[str, str]:
+    """The spren service's environment as compose would set it from this shell."""
+    return {k: interpolate(str(v), {**TEST_ENV, **shell})
+            for k, v in compose["services"]["spren"]["environment"].items()}
+
+
 def test_every_spren_setting_in_the_compose_file_loads(compose):
-    env = {k: interpolate(str(v), TEST_ENV)
-           for k, v in compose["services"]["spren"]["environment"].items()}
-    model_keys = set(ModelConfig.__dataclass_fields__)
-    pending = {f"SPREN_MODEL__{k.upper()}" for k in PENDING_MODEL_KEYS - model_keys}
-    cfg = load_config(None, environ={k: v for k, v in env.items() if k not in pending})
+    env = _spren_env(compose)
+    cfg = load_config(None, environ=env)
     assert cfg.metrics.listen == "0.0.0.0:9108" and cfg.log.format == "json"
     assert cfg.discord is not None and cfg.discord.enabled
     assert cfg.reddit is not None and not cfg.reddit.enabled
-    assert env["SPREN_SALT"] == "salt"
+    assert cfg.model.backend == "local" and env["SPREN_SALT"] == "salt"
+    remote = load_config(None, environ=_spren_env(compose, SPREN_MODEL_BACKEND="openai"))
+    assert remote.model.backend == "openai"
+    assert remote.model.urls == ["http://inference:8000/v1"]
+    assert remote.model.max_concurrency == 2 and remote.model.request_timeout_s == 120
 
 
 def test_the_inference_server_is_optional_and_serves_the_image_model(compose):

@@ -115,6 +115,13 @@ class RemoteEngine:
         """Requests in flight at most, over every server."""
         return len(self.servers) * self.max_concurrency
 
+    def health(self) -> str | None:
+        """None while a server is up; else why none is (the bot's /healthz shows it)."""
+        if any(s.up for s in self.servers):
+            return None
+        return "no generation server is up: " + "; ".join(
+            f"{s.label}: {s.reason}" for s in self.servers)
+
     def describe(self, public: bool = False) -> list[str]:
         """One line per server: up or down (and why), load, measured speed. ``public`` lines
         (for users, e.g. ``/about``) number the servers and leave out addresses and errors."""
