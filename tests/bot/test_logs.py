@@ -24,7 +24,7 @@ class BrokenGenerator:
     """A model that fails on every prompt (the worker logs it, the user gets a message)."""
 
     model_id = "broken-test"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         raise RuntimeError("the model fell over")

@@ -26,7 +26,7 @@ class GatedGenerator:
     """Generates only when the test opens the gate: the queue fills up meanwhile."""
 
     model_id = "gated-test"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self) -> None:
         self.gate = threading.Event()
