@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 RESAMPLE_POINTS = 100
+MIN_SHAPE_POINTS = 4  # below this an arc is called shapeless rather than matched
 
 # (name, plain-words description, sign and number of half-waves of the template on t in [0, 1])
 # Each template is sign * cos(halves * pi * t).
@@ -63,10 +64,12 @@ def template(shape: str, n: int = RESAMPLE_POINTS) -> FloatArray:
 def resample(arc: Sequence[float], n: int = RESAMPLE_POINTS) -> FloatArray:
     """`arc` linearly interpolated to `n` evenly spaced points over its whole length."""
     y = np.asarray(arc, dtype=float)
-    if y.ndim != 1 or y.size < 2:
-        raise ValueError(f"an arc needs at least 2 points, got {y.size}")
+    if y.ndim != 1 or y.size < 1:
+        raise ValueError(f"an arc needs at least 1 point, got {y.size}")
     if not np.all(np.isfinite(y)):
         raise ValueError("an arc must not contain NaN or infinite values")
+    if y.size == 1:  # a one-sentence range is a flat line at that sentence's level
+        return np.full(n, y[0])
     out: FloatArray = np.interp(np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, y.size), y)
     return out
 
@@ -84,9 +87,11 @@ def classify_arc(arc: Sequence[float]) -> ArcMatch:
     """Match `arc` against the six basic shapes by Pearson correlation.
 
     A flat arc matches nothing: every r is 0 and `shape` is the first shape in SHAPES, with
-    similarity 0; `describe` then says the arc has no clear shape.
+    similarity 0; `describe` then says the arc has no clear shape. So does an arc of fewer
+    than `MIN_SHAPE_POINTS` points: two or three sentences have no shape worth naming.
     """
-    z = _zscore(resample(arc))
+    y = resample(arc)  # validates: at least one point, all finite
+    z = _zscore(y) if len(arc) >= MIN_SHAPE_POINTS else None
     if z is None:
         return ArcMatch(SHAPES[0], 0.0, 0.0, [(name, 0.0) for name in SHAPES])
     scores = []
@@ -101,7 +106,7 @@ def classify_arc(arc: Sequence[float]) -> ArcMatch:
 def describe(match: ArcMatch) -> str:
     """Human wording of a match, hedged when the fit is weak."""
     if match.correlation <= 0.0:
-        return "no clear shape (the arc is flat)"
+        return "no clear shape (the arc is flat or too short)"
     words = f"{match.shape} ({DESCRIPTIONS[match.shape]}), r = {match.correlation:.2f}"
     if match.correlation < 0.3:
         return f"no clear shape; weakly like {words}"

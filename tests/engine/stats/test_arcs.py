@@ -60,7 +60,7 @@ def test_flat_arc_has_no_shape():
     match = classify_arc([0.2] * 50)
     assert match.similarity == 0.0
     assert all(r == 0.0 for _, r in match.ranking)
-    assert describe(match) == "no clear shape (the arc is flat)"
+    assert describe(match) == "no clear shape (the arc is flat or too short)"
 
 
 def test_noise_gives_a_weak_hedged_match():
@@ -71,8 +71,8 @@ def test_noise_gives_a_weak_hedged_match():
 
 
 def test_bad_arcs_are_rejected():
-    with pytest.raises(ValueError, match="at least 2 points"):
-        classify_arc([1.0])
+    with pytest.raises(ValueError, match="at least 1 point"):
+        classify_arc([])
     with pytest.raises(ValueError, match="NaN"):
         classify_arc([0.0, float("nan"), 1.0])
     with pytest.raises(ValueError, match="unknown arc shape"):
@@ -82,3 +82,10 @@ def test_bad_arcs_are_rejected():
 def test_resample_keeps_end_points():
     r = resample([0.0, 10.0, 0.0], 5)
     assert r.tolist() == [0.0, 5.0, 10.0, 5.0, 0.0]
+
+
+@pytest.mark.parametrize("arc", [[0.4], [0.1, -0.9], [1.0, 0.0, 1.0]])
+def test_arcs_too_short_for_a_shape_are_called_shapeless(arc):
+    match = classify_arc(arc)
+    assert match.correlation == 0.0 and "too short" in match.description
+    assert resample(arc, 7).shape == (7,)
