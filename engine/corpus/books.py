@@ -14,11 +14,14 @@ from pathlib import Path
 
 from engine.corpus.cleaning import count_words, title_case
 from engine.corpus.epub_chapters import read_epub_book
+from engine.corpus.files import BOOK_SUFFIXES, check_suffix, find_book_files, read_book_bytes
+from engine.corpus.limits import CorpusLimits, check_chapters
 from engine.corpus.plaintext import RawBook, read_text_book
 from engine.corpus.sentences import split_sentences
 from engine.errors import CorpusError
 
 __all__ = [
+    "BOOK_SUFFIXES",
     "Chapter",
     "IngestReport",
     "ParsedBook",
@@ -26,9 +29,6 @@ __all__ = [
     "parse_book",
 ]
 
-BOOK_SUFFIXES = (".txt", ".epub")
-# Files that sit next to books in a corpus folder but are not books.
-_NOT_BOOKS = re.compile(r"^(readme|manifest|license|licence|changelog|notes|index)\b", re.I)
 _SERIES_RE = re.compile(r"^(\d{1,3})(?=[\s._-])")
 
 
@@ -72,57 +72,19 @@ class ParsedBook:
         return "\n\n".join(c.text for c in self.chapters)
 
 
-def find_book_files(path: Path) -> list[Path]:
-    """A book file -> [it]; a directory -> its .txt/.epub books sorted by name."""
+def parse_book(path: Path, limits: CorpusLimits | None = None) -> ParsedBook:
+    """Parse a .txt or .epub book into cleaned chapters and sentences, within ``limits``."""
     path = Path(path)
-    if path.is_file():
-        _check_suffix(path)
-        return [path]
-    if not path.is_dir():
-        raise CorpusError(f"{path}: no such file or directory. Give a book file or a folder.")
-    books = sorted((p for p in path.iterdir() if _is_book_file(p)), key=lambda p: p.name.lower())
-    if not books:
-        raise CorpusError(
-            f"{path}: no books found (looked for {', '.join(BOOK_SUFFIXES)} files). "
-            "Put the books' .txt or .epub files in this folder or name a file."
-        )
-    return books
-
-
-def _is_book_file(path: Path) -> bool:
-    return (
-        path.is_file()
-        and path.suffix.lower() in BOOK_SUFFIXES
-        and not path.name.startswith(".")
-        and not _NOT_BOOKS.match(path.name)
-    )
-
-
-def _check_suffix(path: Path) -> None:
-    if path.suffix.lower() not in BOOK_SUFFIXES:
-        raise CorpusError(
-            f"{path}: unsupported file type {path.suffix or '(none)'!r}. "
-            "spren reads .txt (UTF-8) and .epub books; convert the book to one of these."
-        )
-
-
-def parse_book(path: Path) -> ParsedBook:
-    """Parse a .txt or .epub book into cleaned chapters and sentences."""
-    path = Path(path)
-    _check_suffix(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: file not found. Check the path and try again.") from None
-    except OSError as exc:
-        raise CorpusError(
-            f"{path}: cannot be read ({exc.strerror}). Check its permissions."
-        ) from None
+    limits = limits or CorpusLimits()
+    check_suffix(path)
+    data = read_book_bytes(path, limits)
     if path.suffix.lower() == ".epub":
-        raw = read_epub_book(path, data)
+        raw = read_epub_book(path, data, limits)
     else:
-        raw = read_text_book(path, data)
-    return _assemble(path, data, raw)
+        raw = read_text_book(path, data, limits)
+    book = _assemble(path, data, raw)
+    check_chapters(path, len(book.chapters), limits)
+    return book
 
 
 def _assemble(path: Path, data: bytes, raw: RawBook) -> ParsedBook:

@@ -17,6 +17,7 @@ from pathlib import Path
 from engine.corpus.cleaning import clean_inline, is_boilerplate
 from engine.corpus.epub_package import Package, read_package
 from engine.corpus.epub_pages import Page, parse_page
+from engine.corpus.limits import CorpusLimits, check_text_size
 from engine.corpus.numbers import parse_number_prefix
 from engine.corpus.plaintext import RawBook, RawChapter
 
@@ -55,19 +56,26 @@ class _Chapter:
     paragraphs: list[str] = field(default_factory=list)
 
 
-def read_epub_book(path: Path, data: bytes) -> RawBook:
+def read_epub_book(path: Path, data: bytes, limits: CorpusLimits | None = None) -> RawBook:
     """Read an EPUB's spine into chapters, dropping cover, contents and other front matter."""
-    package = read_package(path, data)
+    limits = limits or CorpusLimits()
+    package = read_package(path, data, limits)
     kept: list[_Dropped] = []  # (position, href, page, None) for pages that are story text
     dropped: list[_Dropped] = []
+    chars = 0
     for position, href in enumerate(package.spine):
         page = parse_page(package.read_text(href))
+        chars += sum(len(b.text) for b in page.blocks)
+        check_text_size(path, chars, limits)
         reason = _drop_reason(package, href, page)
         (dropped if reason else kept).append((position, href, page, reason))
     if not kept:
         return RawBook(package.title, package.author, [], 0, 0, [], package.series_order)
     chapters, boilerplate = _build_chapters(package, [(h, p) for _, h, p, _ in kept])
     notes = _notes(dropped, chapters, boilerplate)
+    if package.spine_repeats:
+        notes.append(f"read {package.spine_repeats} repeated reading-order entr"
+                     f"{'y' if package.spine_repeats == 1 else 'ies'} once")
     front, back = _front_back(dropped, kept[0][0], kept[-1][0])
     raws = [RawChapter(_pick_title(c.titles, n), c.paragraphs) for n, c in enumerate(chapters)]
     return RawBook(package.title, package.author, raws, front, back, notes, package.series_order)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import posixpath
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote
@@ -14,6 +14,7 @@ from xml.etree.ElementTree import Element
 
 from engine.corpus.epub_pages import parse_nav
 from engine.corpus.gutenberg import decode_bytes
+from engine.corpus.limits import BoundedZip, CorpusLimits, open_zip
 from engine.errors import CorpusError
 
 _CONTAINER = "META-INF/container.xml"
@@ -25,7 +26,7 @@ _FIX = "Re-export the book as EPUB (for example with Calibre) or give a .txt fil
 class Package:
     """What the reader needs from an EPUB: metadata, spine pages and page kinds/labels."""
 
-    zf: zipfile.ZipFile
+    zf: BoundedZip
     path: Path
     title: str | None
     author: str | None
@@ -34,6 +35,7 @@ class Package:
     nav_hrefs: set[str] = field(default_factory=set)
     kinds: dict[str, set[str]] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
+    spine_repeats: int = 0  # spine entries naming a page already in the reading order
 
     def read_text(self, href: str) -> str:
         """A page of the book as text (UTF-8 expected, as EPUB requires)."""
@@ -48,39 +50,31 @@ def _children(element: Element, name: str) -> list[Element]:
     return [e for e in element.iter() if _local(e.tag) == name]
 
 
-def _read(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+def _read(zf: BoundedZip, name: str, path: Path) -> bytes:
     try:
         return zf.read(name)
     except KeyError:
         raise CorpusError(f"{path}: broken EPUB: {name} is listed but missing. {_FIX}") from None
-    except (zipfile.BadZipFile, OSError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, ValueError, NotImplementedError,
+            zlib.error) as exc:
         raise CorpusError(f"{path}: broken EPUB: cannot read {name} ({exc}). {_FIX}") from None
 
 
-def _xml(zf: zipfile.ZipFile, name: str, path: Path) -> Element:
+def _xml(zf: BoundedZip, name: str, path: Path) -> Element:
     try:
         return ElementTree.fromstring(_read(zf, name, path))
     except ElementTree.ParseError as exc:
         raise CorpusError(f"{path}: broken EPUB: {name} is not valid XML ({exc}). {_FIX}") from None
 
 
-def _open_zip(path: Path, data: bytes) -> zipfile.ZipFile:
-    try:
-        return zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise CorpusError(
-            f"{path}: not a valid EPUB: the file is not a zip archive. {_FIX}"
-        ) from None
-
-
-def _opf_path(zf: zipfile.ZipFile, path: Path) -> str:
-    if _CONTAINER not in zf.namelist():
+def _opf_path(zf: BoundedZip, path: Path) -> str:
+    if _CONTAINER not in zf.names:
         raise CorpusError(f"{path}: not a valid EPUB: it lacks {_CONTAINER}. {_FIX}")
     rootfiles = _children(_xml(zf, _CONTAINER, path), "rootfile")
     name = rootfiles[0].get("full-path") if rootfiles else None
     if not name:
         raise CorpusError(f"{path}: not a valid EPUB: {_CONTAINER} names no OPF file. {_FIX}")
-    if name not in zf.namelist():
+    if name not in zf.names:
         raise CorpusError(
             f"{path}: not a valid EPUB: its package file {name} (named in {_CONTAINER}) "
             f"is missing. {_FIX}"
@@ -94,20 +88,23 @@ def _resolve(base: str, href: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(base), href))
 
 
-def read_package(path: Path, data: bytes) -> Package:
+def read_package(path: Path, data: bytes, limits: CorpusLimits | None = None) -> Package:
     """Open the zip, read container.xml and the OPF; CorpusError when any part is missing."""
-    zf = _open_zip(path, data)
+    limits = limits or CorpusLimits()
+    zf = BoundedZip(open_zip(path, data, limits, _FIX), path, limits)
     opf_name = _opf_path(zf, path)
     opf = _xml(zf, opf_name, path)
     manifest = _manifest(opf, opf_name)
     spine_el = next(iter(_children(opf, "spine")), None)
+    spine, repeats = _spine(spine_el, manifest, zf, path, limits)
     package = Package(
         zf=zf,
         path=path,
         title=_dc(opf, "title"),
         author=_author(opf),
         series_order=_series_order(opf),
-        spine=_spine(spine_el, manifest, zf, path),
+        spine=spine,
+        spine_repeats=repeats,
     )
     package.nav_hrefs = {h for h, (_, props) in manifest.by_href.items() if "nav" in props}
     _read_guide(opf, opf_name, package)
@@ -135,13 +132,18 @@ def _manifest(opf: Element, opf_name: str) -> _Manifest:
     return manifest
 
 
-def _spine(spine_el: Element | None, manifest: _Manifest, zf: zipfile.ZipFile,
-           path: Path) -> list[str]:
+def _spine(spine_el: Element | None, manifest: _Manifest, zf: BoundedZip, path: Path,
+           limits: CorpusLimits) -> tuple[list[str], int]:
+    """The reading order's XHTML pages, each once, and how many repeated entries were dropped."""
     refs = _children(spine_el, "itemref") if spine_el is not None else []
     if not refs:
         raise CorpusError(f"{path}: broken EPUB: the OPF has no spine (reading order). {_FIX}")
-    names = set(zf.namelist())
-    pages = []
+    if len(refs) > limits.max_spine_pages:
+        raise limits.refuse(path, f"the EPUB's reading order lists {len(refs):,} pages",
+                            f"{limits.max_spine_pages:,} ([ingest] max_spine_pages)")
+    names = zf.names
+    pages: dict[str, None] = {}  # ordered set: EPUB forbids repeats, hostile files use them
+    repeats = 0
     for ref in refs:
         idref = ref.get("idref") or ""
         if idref not in manifest.by_id:
@@ -153,8 +155,9 @@ def _spine(spine_el: Element | None, manifest: _Manifest, zf: zipfile.ZipFile,
         if name not in names:
             raise CorpusError(f"{path}: broken EPUB: spine page {name} is missing. {_FIX}")
         if media in _XHTML_TYPES and ref.get("linear", "yes") != "no":
-            pages.append(name)
-    return pages
+            repeats += name in pages
+            pages.setdefault(name)
+    return list(pages), repeats
 
 
 def _dc(opf: Element, name: str) -> str | None:
@@ -218,7 +221,7 @@ def _read_ncx(spine_el: Element | None, manifest: _Manifest, package: Package) -
     if not ncx_id or ncx_id not in manifest.by_id or package.labels:
         return
     ncx_name = manifest.by_id[ncx_id][0]
-    if ncx_name not in package.zf.namelist():
+    if ncx_name not in package.zf.names:
         return
     for point in _children(_xml(package.zf, ncx_name, package.path), "navPoint"):
         texts = [t.text for t in _children(point, "text") if t.text]

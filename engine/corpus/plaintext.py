@@ -14,6 +14,7 @@ from engine.corpus.cleaning import (
     title_case,
 )
 from engine.corpus.gutenberg import clean_author, decode_bytes, split_plain_text
+from engine.corpus.limits import CorpusLimits, check_text_size
 from engine.corpus.plaintext_chapters import (
     Heading,
     Toc,
@@ -51,9 +52,11 @@ class RawBook:
     series_order: int | None = None
 
 
-def read_text_book(path: Path, data: bytes) -> RawBook:
+def read_text_book(path: Path, data: bytes, limits: CorpusLimits | None = None) -> RawBook:
     """Decode, strip Gutenberg matter, find chapters and clean their text."""
-    plain = split_plain_text(decode_bytes(data, path))
+    text = decode_bytes(data, path)
+    check_text_size(path, len(text), limits or CorpusLimits())
+    plain = split_plain_text(text)
     lines, start, end = plain.lines, plain.body_start, plain.body_end
     toc = find_toc(lines, start, end)
     after_toc = toc.end if toc else start
