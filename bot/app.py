@@ -155,9 +155,10 @@ async def open_app(cfg: Config, *, generator: Any = None,
     from bot.serving.service import GenerationService
 
     store = await asyncio.to_thread(open_store, cfg)
-    stats = StatsService(store, cfg)
+    stats = StatsService(store, cfg, draw_in_process=True)
     service = None
     loaded: list = []  # engines opened here, closed here
+    dispatcher = None
     try:
         if generator is None and load_model:
             loaded = await asyncio.to_thread(load_generators, cfg, store)
@@ -167,10 +168,13 @@ async def open_app(cfg: Config, *, generator: Any = None,
             service = GenerationService.from_config(generator, queue_config(cfg, engines))
             await service.start()
         await asyncio.to_thread(stats.warm)
-        yield App(cfg, store, stats, service, Dispatcher(cfg, store, stats, service))
+        dispatcher = Dispatcher(cfg, store, stats, service)
+        yield App(cfg, store, stats, service, dispatcher)
     finally:
         if service is not None:
             await service.close()
+        if dispatcher is not None:
+            await dispatcher.aclose()  # after the service: its last replies are logged too
         await asyncio.to_thread(close_generators, loaded)
         store.dispose()
 

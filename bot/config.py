@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config_checks import check_ranges, check_relations
 from bot.errors import ConfigError
 from engine.generation.params import GenParams
 
@@ -109,6 +110,33 @@ class MetricsConfig:
 
 
 @dataclass
+class IngestConfig:
+    """Bounds on what one book file may cost to ingest (see ``engine.corpus.limits``)."""
+
+    max_file_mb: float = 64.0
+    max_unpacked_mb: float = 128.0
+    max_member_mb: float = 32.0
+    max_zip_ratio: float = 100.0
+    max_zip_members: int = 10_000
+    max_spine_pages: int = 2_000
+    max_book_chars: int = 16_000_000
+    max_chapters: int = 2_000
+
+
+@dataclass
+class LimitsConfig:
+    """Bounds on what users can make the bot do (see ``bot.limits``)."""
+
+    max_input_chars: int = 4000
+    cheap_workers: int = 2
+    cheap_queue: int = 1000
+    cheap_max_wait_s: float = 0.15
+    user_per_minute: float = 30.0
+    user_burst: int = 10
+    reply_cache_mb: float = 64.0
+
+
+@dataclass
 class DiscordConfig:
     enabled: bool = True
     token_env: str = "DISCORD_TOKEN"
@@ -158,6 +186,8 @@ class Config:
     stats: StatsConfig = field(default_factory=StatsConfig)
     log: LogConfig = field(default_factory=LogConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     discord: DiscordConfig | None = None
     reddit: RedditConfig | None = None
     source: str = "built-in demo settings"
@@ -284,10 +314,6 @@ def _validate_model(m: ModelConfig) -> None:
     if m.backend == "openai" and not m.urls:
         raise ConfigError("[model] urls is empty: list the OpenAI-compatible servers, e.g. "
                           "urls = [\"http://127.0.0.1:8000/v1\"]")
-    if m.max_concurrency < 1:
-        raise ConfigError("[model] max_concurrency must be at least 1")
-    if not m.request_timeout_s > 0:
-        raise ConfigError("[model] request_timeout_s must be above 0")
 
 
 def _validate(cfg: Config) -> None:
@@ -297,19 +323,8 @@ def _validate(cfg: Config) -> None:
                           f"got {cfg.model.dtype!r}")
     if cfg.guard.action not in ("regenerate", "cut"):
         raise ConfigError(f"[guard] action must be 'regenerate' or 'cut', got {cfg.guard.action!r}")
-    if not cfg.bot.generate_command.isidentifier() or not cfg.bot.generate_command.islower():
-        raise ConfigError(
-            f"[bot] generate_command must be a lowercase word like 'stormlight', "
-            f"got {cfg.bot.generate_command!r}"
-        )
-    for key in ("max_batch", "shared_batch", "per_user_pending", "max_pending", "workers"):
-        if getattr(cfg.queue, key) < 1:
-            raise ConfigError(f"[queue] {key} must be at least 1")
-    if cfg.guard.max_copied_words < 8:
-        raise ConfigError("[guard] max_copied_words must be at least 8 (the guard's k-gram "
-                          "size)")
-    if not 0 < cfg.generation.temperature <= 5:
-        raise ConfigError("[generation] temperature must be in (0, 5]")
+    check_ranges(cfg)  # every numeric key, by the table in bot.config_checks
+    check_relations(cfg)
     _validate_ops(cfg)
 
 

@@ -10,56 +10,24 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 import time
 from typing import Any
 
-from bot import logs, metrics
+from bot import logs, metrics, options
+from bot.cheap import CheapPath
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
 from bot.messages import EventCallback, Reply, Request
+from bot.parsing import parse_command_line, shown_command
 from bot.stats_service import StatsService
 from bot.store import Store
+from bot.store.log_writer import InteractionWriter
 from engine.errors import EngineError
 from engine.generation.params import GenParams
 
 log = logging.getLogger(__name__)
 
-GEN_OPTIONS = {"length": int, "temperature": float, "top_p": float, "top_k": int, "seed": int}
-
-
-def parse_command_line(line: str, generate_command: str) -> tuple[str, dict[str, Any]]:
-    """Turn a typed line like '/wordcount Tin Woodman exact' into (command, args)."""
-    line = line.strip()
-    if not line:
-        raise BadRequest("type a command, e.g. /help")
-    if line[0] in "/!":
-        line = line[1:]
-    head, _, rest = line.partition(" ")
-    command, rest = head.lower(), rest.strip()
-    if command == "sentiment":
-        m = re.match(r"^(.*?)(?:\s+((?:first|last)\s+\S+))?$", rest, re.IGNORECASE)
-        if m is None:  # e.g. a line break inside the book name
-            return command, {"book": rest, "range": ""}
-        return command, {"book": m.group(1).strip(), "range": m.group(2) or ""}
-    if command == "wordcount":
-        exact = bool(re.search(r"\s+exact$", rest, re.IGNORECASE)) or rest.lower() == "exact"
-        term = re.sub(r"(^|\s+)exact$", "", rest, flags=re.IGNORECASE).strip()
-        return command, {"term": term.strip("\"'“”"), "exact": exact}
-    if command == generate_command:
-        return command, _parse_generate(rest)
-    return command, {"text": rest}
-
-
-def _parse_generate(rest: str) -> dict[str, Any]:
-    """Trailing key=value tokens (seed=7 length=80) are options; the rest is the prompt."""
-    args: dict[str, Any] = {}
-    words = rest.split(" ")
-    while words and re.fullmatch(r"(length|temperature|top_p|top_k|seed)=\S+", words[-1]):
-        key, value = words.pop().split("=", 1)
-        args[key] = value
-    args["prompt"] = " ".join(words).strip()
-    return args
+GEN_OPTIONS = options.GEN_OPTIONS
 
 
 class Dispatcher:
@@ -71,6 +39,14 @@ class Dispatcher:
         self.stats = stats
         self.service = service
         self.gen = cfg.bot.generate_command
+        # cheap commands get their own bounded path and per-user rate; the log its own writer
+        self.cheap = CheapPath(cfg.limits, stats)
+        self.log_writer = InteractionWriter(store)
+
+    async def aclose(self) -> None:
+        """Write the interaction rows still queued and stop the dispatcher's threads."""
+        await self.log_writer.close()
+        self.cheap.close()
 
     async def handle(self, req: Request, on_event: EventCallback | None = None) -> Reply:
         """Answer one request. User mistakes become private 'refused' replies."""
@@ -105,6 +81,12 @@ class Dispatcher:
                  reply.outcome, time.monotonic() - started)
         return reply
 
+    async def refuse(self, req: Request, message: str) -> Reply:
+        """Answer and log a request refused before it could be routed (an unparsable line)."""
+        reply = Reply([message], private=True, outcome="refused")
+        await self._log(req, reply, {}, time.monotonic())
+        return reply
+
     async def _route(self, req: Request, on_event, record) -> Reply:
         cmd = req.command.lower().lstrip("/!")
         record["known"] = True
@@ -116,8 +98,10 @@ class Dispatcher:
                    "about": self._about}.get(cmd)
         record["known"] = handler is not None  # a made-up command is no metric label
         if handler is None:
-            raise BadRequest(f"unknown command '/{cmd}'. {self._command_list()}")
-        return await asyncio.to_thread(handler, req)
+            raise BadRequest(f"unknown command '/{shown_command(cmd)}'. {self._command_list()}")
+        quick = (lambda: self._help(req)) if cmd == "help" else None
+        return await self.cheap.answer(req, self.store.user_key(req.platform, req.user), cmd,
+                                       handler, quick)
 
     # ---- cheap commands -----------------------------------------------------------------
     def _command_list(self) -> str:
@@ -183,36 +167,19 @@ class Dispatcher:
     # ---- generation ----------------------------------------------------------------------
     def gen_params(self, args: dict[str, Any]) -> GenParams:
         """Build GenParams from config defaults and the user's options (validated)."""
-        g = self.cfg.generation
-        values = {}
-        for key, cast in GEN_OPTIONS.items():
-            raw = args.get(key)
-            if raw is None or raw == "":
-                continue
-            try:
-                values[key] = cast(raw)
-            except (TypeError, ValueError):
-                raise BadRequest(f"option {key}={raw!r} must be a number") from None
-        length = values.get("length", g.max_new_tokens)
-        if not 1 <= length <= g.max_new_tokens_limit:
-            raise BadRequest(f"length must be between 1 and {g.max_new_tokens_limit} tokens")
-        params = GenParams(
-            max_new_tokens=length, temperature=values.get("temperature", g.temperature),
-            top_k=values.get("top_k", g.top_k), top_p=values.get("top_p", g.top_p),
-            repetition_penalty=g.repetition_penalty, seed=values.get("seed"),
-            stop_at_sentence=g.stop_at_sentence, memory_window=g.memory_window)
-        params.validate()
-        return params
+        return options.gen_params(args, self.cfg.generation)
 
     def clean_prompt(self, prompt: str) -> str:
         """Normalise whitespace; refuse empty or oversized prompts with a clear message."""
-        prompt = " ".join(str(prompt or "").split())
+        raw, limit = str(prompt or ""), self.cfg.bot.max_prompt_chars
+        # bounded before splitting: a megabyte of prompt costs no more than the limit allows
+        prompt = " ".join(raw[: 4 * limit + 64].split())
         if not prompt:
             raise BadRequest(f"give me the start of a passage, e.g. `/{self.gen} "
                              f"{self.cfg.bot.default_prompt}`")
-        limit = self.cfg.bot.max_prompt_chars
         if len(prompt) > limit:
-            raise BadRequest(f"your prompt is {len(prompt):,} characters; the limit is "
+            size = len(prompt) if len(raw) <= 4 * limit + 64 else len(raw)
+            raise BadRequest(f"your prompt is {size:,} characters; the limit is "
                              f"{limit:,}. Shorten it and try again.")
         return prompt
 
@@ -251,10 +218,14 @@ class Dispatcher:
             queue_wait_s=record.get("queue_wait_s"), generation_s=record.get("generation_s"))
         if "generation_s" not in record:
             fields["generation_s"] = time.monotonic() - started
+        await self.log_row(**fields)
+
+    async def log_row(self, **fields: Any) -> None:
+        """Append one interaction row through the log's own writer thread."""
         try:
-            await asyncio.to_thread(self.store.log_interaction, **fields)
-        except Exception:  # logging must never take a user's answer down with it
-            log.exception("could not log interaction")
+            await self.log_writer.write(**fields)
+        except Exception as exc:  # logging must never take a user's answer down with it
+            log.error("could not log an interaction (%s: %s)", type(exc).__name__, exc)
 
     def book_choices(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
         """(code, title) pairs for autocomplete."""

@@ -105,10 +105,14 @@ class ConsoleChat:
     async def answer(self, line: str) -> Reply:
         """Dispatch one typed line and print its reply."""
         try:
-            command, args = parse_command_line(line, self.gen)
-        except BadRequest as exc:
-            self._write(f"! {exc}\n")
-            return Reply([str(exc)], outcome="refused")
+            command, args = parse_command_line(line, self.gen,
+                                               self.app.cfg.limits.max_input_chars)
+        except BadRequest as exc:  # answered and logged like any other refusal
+            req = Request(platform="console", user=self.user, command="(unparsed)",
+                          channel="console")
+            reply = await self.app.dispatcher.refuse(req, str(exc))
+            self._write(f"! {reply.text}\n")
+            return reply
         req = Request(platform="console", user=self.user, command=command, args=args,
                       channel="console")
         printer = (StreamPrinter(self.out, self.tty, str(args.get("prompt", "")))

@@ -18,6 +18,7 @@ from bot.errors import ConfigError
 from bot.store.interactions import Interaction
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_KEY_CACHE = 10_000
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -97,6 +98,7 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._salt = salt.encode()
         self.hash_ids = hash_ids
+        self._keys: dict[str, str] = {}  # raw id -> hashed id, bounded by _KEY_CACHE
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -106,10 +108,16 @@ class Store:
 
     def user_key(self, platform: str, user_id: str) -> str:
         """The id stored for a user: a salted hash unless hashing is turned off."""
+        raw = f"{platform}:{user_id}"
         if not self.hash_ids:
-            return f"{platform}:{user_id}"
-        digest = hmac.new(self._salt, f"{platform}:{user_id}".encode(), hashlib.sha256)
-        return digest.hexdigest()[:32]
+            return raw
+        key = self._keys.get(raw)
+        if key is None:  # each request needs it two or three times: hash once
+            key = hmac.new(self._salt, raw.encode(), hashlib.sha256).hexdigest()[:32]
+            if len(self._keys) >= _KEY_CACHE:
+                self._keys.clear()
+            self._keys[raw] = key
+        return key
 
     def log_interaction(self, **fields) -> int:
         """Append one row to the interaction log; returns its id. Text longer than its column

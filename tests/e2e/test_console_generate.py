@@ -47,5 +47,5 @@ def test_bad_generation_options_are_refused_clearly(tmp_path, tiny_model_dir):
     assert proc.returncode == 0
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("!")]
     assert "temperature='hot' must be a number" in lines[0]
-    assert "length must be between" in lines[1]
+    assert "length='100000' is out of range: use a whole number 1..400" in lines[1]
     assert "give me the start of a passage" in lines[2]
