@@ -50,7 +50,10 @@ class App:
 
 
 def open_store(cfg: Config) -> Store:
-    """Open the database (migrated to the newest schema) with the user-id salt."""
+    """Open the database (migrated to the newest schema) with the user-id salt.
+
+    Any reason it cannot be opened is a ConfigError: one line saying what to change.
+    """
     salt = load_salt(cfg.data_dir, cfg.secret(cfg.bot.salt_env))
     migrate.upgrade(cfg.database_url)
     return Store(cfg.database_url, salt=salt, hash_ids=cfg.bot.hash_user_ids)

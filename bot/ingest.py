@@ -6,15 +6,19 @@ here, once, so stats requests only read rows. Parsing runs in worker processes, 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.config import Config
 from bot.errors import BadRequest
@@ -25,7 +29,10 @@ from engine.generation import guard
 from engine.hashing import file_sha256
 from engine.stats import arcs, charts, sentiment
 
+log = logging.getLogger(__name__)
+
 GUARD_K = 8
+STORE_ATTEMPTS = 4  # a write that collides with another ingest is tried again, with backoff
 # Bump when the analysis (cleaning, scoring, arcs, charts, guard) changes: books stored by an
 # older version are analysed again on the next ingest even though their files did not change.
 ANALYSIS_VERSION = 2
@@ -61,6 +68,8 @@ class IngestResult:
     def line(self) -> str:
         if self.error:
             return f"FAILED     {self.path.name}: {self.error}"
+        if self.status == "skipped":
+            return f"skipped    {self.path.name}: {self.report.get('reason', '')}"
         r = self.report
         return (
             f"{self.status:<10} {self.code:<8} {self.title} — stripped {r.get('front_lines', 0)} "
@@ -69,9 +78,19 @@ class IngestResult:
         )
 
 
-def analyse(path: Path, ewma_span: int) -> Analysed:
+def corpus_limits(cfg: Config) -> corpus.CorpusLimits:
+    """The ``[ingest]`` section as the engine's CorpusLimits."""
+    i, mb = cfg.ingest, 2**20
+    return corpus.CorpusLimits(
+        max_file_bytes=int(i.max_file_mb * mb), max_unpacked_bytes=int(i.max_unpacked_mb * mb),
+        max_member_bytes=int(i.max_member_mb * mb), max_zip_ratio=i.max_zip_ratio,
+        max_zip_members=i.max_zip_members, max_spine_pages=i.max_spine_pages,
+        max_book_chars=i.max_book_chars, max_chapters=i.max_chapters)
+
+
+def analyse(path: Path, ewma_span: int, limits: corpus.CorpusLimits | None = None) -> Analysed:
     """Parse and score one book (runs in a worker process; pure engine code)."""
-    parsed = corpus.parse_book(path)
+    parsed = corpus.parse_book(path, limits)
     sentences, chapter_of = [], []
     for ch in parsed.chapters:
         sentences.extend(ch.sentences)
@@ -113,9 +132,21 @@ class _Inline:
         fut: Future = Future()
         try:
             fut.set_result(fn(*args))
-        except CorpusError as exc:
+        except Exception as exc:  # reported as that book's FAILED line
             fut.set_exception(exc)
         return fut
+
+
+def _failure(path: Path, exc: BaseException) -> str:
+    """One line saying why a book failed, for the operator (details only with -vv)."""
+    if isinstance(exc, CorpusError | BadRequest):
+        return str(exc)
+    if isinstance(exc, BrokenProcessPool):
+        return ("the parsing process died (out of memory?); try again with --jobs 1, or "
+                "lower the [ingest] limits")
+    log.debug("analysing %s failed", path, exc_info=exc)
+    return (f"could not analyse this book ({type(exc).__name__}: {str(exc)[:200]}); run "
+            "`spren -vv ingest` on it for details and report it")
 
 
 class Ingestor:
@@ -124,55 +155,88 @@ class Ingestor:
     def __init__(self, store: Store, cfg: Config):
         self.store = store
         self.cfg = cfg
+        self.limits = corpus_limits(cfg)
 
     def run(self, paths: Iterable[Path], *, code: str | None = None, title: str | None = None,
             series_order: int | None = None, jobs: int | None = None,
             progress: Callable[[IngestResult], None] | None = None) -> list[IngestResult]:
-        """Ingest every book file under ``paths``; failures are reported, never half-written."""
-        files = [f for p in paths for f in corpus.find_book_files(Path(p))]
+        """Ingest every book file under ``paths``: one result (and progress call) per file.
+
+        A file that fails, or is skipped, never stops the others and is never half-written.
+        """
+        code = _checked_code(code)
+        results: list[IngestResult] = []
+
+        def report(r: IngestResult) -> None:
+            results.append(r)
+            if progress:
+                progress(r)
+
+        files = self._find(paths, report)
         if code and len(files) > 1:
             raise BadRequest("--code names one book, but several files were given; "
                              "ingest them one at a time or set codes in [books] aliases")
-        todo, results = [], []
-        for f in files:
-            sha = file_sha256(f)
-            existing = self._by_sha(sha)
-            current = existing is not None and \
-                existing.report.get("analysis_version") == ANALYSIS_VERSION
-            if existing is not None and current and (code is None or existing.code == code):
-                r = IngestResult(f, "unchanged", existing.code, existing.title, existing.report)
-                results.append(r)
-                if progress:
-                    progress(r)
-            else:
-                todo.append((f, sha))
-        results.extend(self._analyse_all(todo, code, title, series_order, jobs, progress))
+        todo = [t for t in (self._triage(f, code, report) for f in files) if t is not None]
+        outcomes = self._outcomes([f for f, _ in todo], jobs)
+        for (f, sha), outcome in zip(todo, outcomes, strict=True):
+            report(self._finish(f, sha, outcome, code, title, series_order))
         return results
 
-    def _analyse_all(self, todo, code, title, series_order, jobs, progress):
-        files = [f for f, _ in todo]
-        return [self._finish(f, sha, outcome, code, title, series_order, progress)
-                for (f, sha), outcome in zip(todo, self._outcomes(files, jobs), strict=True)]
+    def _find(self, paths: Iterable[Path], report) -> list[Path]:
+        """Book files under every path; a bad path or a skipped entry gets its own line."""
+        files: list[Path] = []
+        for p in map(Path, paths):
+            try:
+                found, skipped = corpus.book_files(p)
+            except CorpusError as exc:
+                report(IngestResult(p, "failed", error=str(exc)))
+                continue
+            for entry, why in skipped:
+                report(IngestResult(entry, "skipped", report={"reason": why}))
+            files.extend(found)
+        return files
 
-    def _outcomes(self, files: list[Path], jobs: int | None):
-        """Each file's Analysed, or its CorpusError, in order; parsed in worker processes."""
+    def _triage(self, f: Path, code: str | None, report) -> tuple[Path, str] | None:
+        """(file, sha) when the file needs analysing; None when it was reported already."""
+        try:
+            size = f.stat().st_size
+            if size > self.limits.max_file_bytes:  # refuse before hashing a huge file
+                corpus.check_file_size(f, size, self.limits)
+            sha = file_sha256(f)
+            existing = self._by_sha(sha)
+        except CorpusError as exc:
+            report(IngestResult(f, "failed", error=str(exc)))
+            return None
+        except OSError as exc:
+            report(IngestResult(f, "failed", error=f"cannot be read ({exc.strerror}); check "
+                                                    "the file and its permissions"))
+            return None
+        current = existing and existing.report.get("analysis_version") == ANALYSIS_VERSION
+        if current and (code is None or existing.code == code):
+            report(IngestResult(f, "unchanged", existing.code, existing.title, existing.report))
+            return None
+        return f, sha
+
+    def _outcomes(self, files: list[Path], jobs: int | None) -> Iterator[Analysed | Exception]:
+        """Each file's Analysed, or why it failed, in order; parsed in worker processes."""
+        if not files:
+            return
         workers = max(1, min(jobs or os.cpu_count() or 1, len(files)))
         span = self.cfg.stats.ewma_span
         with ProcessPoolExecutor(workers) if workers > 1 else _Inline() as pool:
-            for fut in [pool.submit(analyse, f, span) for f in files]:
+            for fut in [pool.submit(analyse, f, span, self.limits) for f in files]:
                 try:
                     yield fut.result()
-                except CorpusError as exc:
+                except Exception as exc:  # every book gets its own line, whatever happened
                     yield exc
 
-    def _finish(self, path, sha, outcome, code, title, series_order, progress) -> IngestResult:
+    def _finish(self, path, sha, outcome, code, title, series_order) -> IngestResult:
         if isinstance(outcome, Exception):
-            r = IngestResult(path, "failed", error=str(outcome))
-        else:
-            r = self._store(path, sha, outcome, code, title, series_order)
-        if progress:
-            progress(r)
-        return r
+            return IngestResult(path, "failed", error=_failure(path, outcome))
+        try:
+            return self._store(path, sha, outcome, code, title, series_order)
+        except Exception as exc:  # a database failure fails this book, not the run
+            return IngestResult(path, "failed", error=_store_failure(exc))
 
     def _by_sha(self, sha: str) -> Book | None:
         with self.store.session() as s:
@@ -181,10 +245,6 @@ class Ingestor:
     def _choose_code(self, s, book: corpus.ParsedBook, title: str, order: int | None,
                      path: Path, code: str | None) -> tuple[str, Book | None]:
         """Pick the code and find the row this book replaces (same file, or same code)."""
-        if code:
-            code = code.lower()
-            if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", code):
-                raise BadRequest(f"book code {code!r} must be 1-32 letters/digits, like 'wor'")
         previous = s.scalars(select(Book).where(Book.source_path == str(path))).first()
         if code is None:
             code = self._alias_for(title)
@@ -208,6 +268,23 @@ class Ingestor:
         return None
 
     def _store(self, path, sha, a: Analysed, code, title, series_order) -> IngestResult:
+        """Write the book, trying again when another ingest wrote at the same moment."""
+        for attempt in range(STORE_ATTEMPTS):
+            try:
+                return self._store_once(path, sha, a, code, title, series_order)
+            except (IntegrityError, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not _is_busy(exc):
+                    raise
+                log.info("%s: the library changed under us (%s); trying again", path.name,
+                         type(exc).__name__)
+            same = self._by_sha(sha)
+            if same is not None and same.report.get("analysis_version") == ANALYSIS_VERSION:
+                return IngestResult(path, "unchanged", same.code, same.title, same.report)
+            time.sleep(0.2 * 2**attempt)
+        return IngestResult(path, "failed", error="another ingest kept changing the library "
+                            "at the same time; run `spren ingest` again when it has finished")
+
+    def _store_once(self, path, sha, a: Analysed, code, title, series_order) -> IngestResult:
         book = a.parsed
         title = title or book.title
         order = series_order or book.series_order or _order_from_name(path)
@@ -250,3 +327,25 @@ class Ingestor:
         s.add(BookText(book_id=book_id, text=a.parsed.text))
         s.add(GuardIndex(book_id=book_id, k=GUARD_K, hashes=a.guard_hashes))
         s.add(BookChart(book_id=book_id, kind="arc", png=a.chart_png))
+
+
+def _checked_code(code: str | None) -> str | None:
+    """The --code value in lower case, or BadRequest when it is not a usable code."""
+    if not code:
+        return None
+    code = code.lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", code):
+        raise BadRequest(f"book code {code[:40]!r} must be 1-32 letters/digits, like 'wor'")
+    return code
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return "locked" in text or "busy" in text or "deadlock" in text
+
+
+def _store_failure(exc: Exception) -> str:
+    """One line for a book that could not be written to the database."""
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return (f"could not be stored in the database ({detail}); check that the database is "
+            "reachable and has space, then run `spren ingest` again")

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.util.exc import CommandError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.config import REPO_ROOT
+from bot.store import database_error, make_engine
 
 
 def alembic_config(url: str) -> AlembicConfig:
@@ -15,24 +21,35 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
+@contextmanager
+def _friendly(url: str) -> Iterator[None]:
+    """Database and migration failures as one ConfigError line (no traceback)."""
+    try:
+        yield
+    except (SQLAlchemyError, CommandError) as exc:
+        raise database_error(url, exc) from exc
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision`` (default: the newest)."""
-    command.upgrade(alembic_config(url), revision)
+    make_engine(url).dispose()  # a bad URL or folder: a clear ConfigError first
+    with _friendly(url):
+        command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
     """Take the database at ``url`` down to ``revision`` (``base`` empties it)."""
-    command.downgrade(alembic_config(url), revision)
+    make_engine(url).dispose()
+    with _friendly(url):
+        command.downgrade(alembic_config(url), revision)
 
 
 def current(url: str) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     from alembic.runtime.migration import MigrationContext
 
-    from bot.store import make_engine
-
     engine = make_engine(url)
-    with engine.connect() as conn:
+    with _friendly(url), engine.connect() as conn:
         rev = MigrationContext.configure(conn).get_current_revision()
     engine.dispose()
     return rev

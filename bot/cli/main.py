@@ -15,6 +15,8 @@ from bot.config import Config, load_config
 from bot.errors import SprenError
 from engine.errors import EngineError
 
+log = logging.getLogger(__name__)
+
 
 class Context:
     """Lazily loads the config once; `ctx.obj()` returns it (sub-modules rely on this)."""
@@ -49,11 +51,20 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, dict[str, str]]:
 
 
 class FriendlyGroup(click.Group):
+    """Every failure ends as one line on stderr; the traceback only with -vv (in the log)."""
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except (SprenError, EngineError) as exc:
             raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # the last net: a surprise is still one line
+            log.debug("unexpected failure", exc_info=True)
+            raise click.ClickException(
+                f"unexpected {type(exc).__name__}: {str(exc)[:300]} (run again with -vv for "
+                "the details, and report it)") from None
 
 
 @click.group(cls=FriendlyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,9 +111,11 @@ def ingest(get_config, paths, code, title, series_order, jobs) -> None:
         bar.close()
         store.dispose()
     failed = [r for r in results if r.error]
-    counts = {s: sum(r.status == s for r in results) for s in ("added", "replaced", "unchanged")}
+    counts = {s: sum(r.status == s for r in results)
+              for s in ("added", "replaced", "unchanged", "skipped")}
     click.echo(f"{counts['added']} added, {counts['replaced']} replaced, "
-               f"{counts['unchanged']} unchanged, {len(failed)} failed")
+               f"{counts['unchanged']} unchanged, {counts['skipped']} skipped, "
+               f"{len(failed)} failed")
     if failed:
         raise SystemExit(1)
 
@@ -206,7 +219,6 @@ def db_upgrade(get_config, revision: str) -> None:
     from bot import migrate
 
     cfg = get_config()
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(cfg.database_url, revision)
     click.echo(f"database at revision {migrate.current(cfg.database_url)}")
 

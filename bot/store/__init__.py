@@ -8,7 +8,7 @@
 
 from bot.store.base import NAMING, Base, utcnow
 from bot.store.books import Book, BookChart, BookText, Chapter, GuardIndex, Sentence
-from bot.store.database import Store, load_salt, make_engine
+from bot.store.database import Store, database_error, load_salt, make_engine, safe_url
 from bot.store.interactions import Interaction
 from bot.store.reddit import OptOut, RedditItem, SubredditBan
 
@@ -26,7 +26,9 @@ __all__ = [
     "Sentence",
     "Store",
     "SubredditBan",
+    "database_error",
     "load_salt",
     "make_engine",
+    "safe_url",
     "utcnow",
 ]

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ConfigError
@@ -62,14 +63,37 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def safe_url(url: str) -> str:
+    """The URL fit for messages and logs: any password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
 def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite files get WAL mode, foreign keys and a busy timeout."""
+    """Create an engine; SQLite files get WAL mode, foreign keys and a busy timeout.
+
+    A URL that is no database URL, or names an unknown kind of database or a driver that is
+    not installed, or a SQLite file whose folder cannot be made, is a ConfigError with one
+    line saying what to change.
+    """
     url = normalize_url(url)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"[database] url {url[:80]!r} is not a database URL: use e.g. "
+                          "sqlite:////var/lib/spren/spren.db or postgresql://user@host/spren "
+                          "(or leave it empty for spren.db in the data dir)") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _make_folder(Path(parsed.database).expanduser().parent, "the database file")
     try:
         # pre-ping: a server restart or an idle timeout must not fail the next request
-        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        engine = create_engine(url, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+    except NoSuchModuleError:
+        raise ConfigError(f"[database] url {safe_url(url)}: spren does not know the database "
+                          f"kind {parsed.drivername!r}; use sqlite:///... or "
+                          "postgresql://...") from None
     except ImportError as exc:
         raise ConfigError(_driver_message(url, exc)) from None
     if engine.dialect.name == "sqlite":
@@ -87,6 +111,26 @@ def _driver_message(url: str, exc: ImportError) -> str:
                 f"({exc.name or exc}): pip install 'spren[postgres]'")
     return (f"[database] url ({scheme}://...) needs a database driver that is not installed "
             f"({exc.name or exc}): install it, or use a sqlite:/// or postgresql:// URL")
+def database_error(url: str, exc: BaseException) -> ConfigError:
+    """One line for a database that cannot be opened or migrated: where, why, what to do."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    reason = detail[0][:200] if detail else type(exc).__name__
+    return ConfigError(f"cannot open the database {safe_url(url)} ({reason}); check [database] "
+                       "url, that the database server is running, and that the file's folder "
+                       "is writable")
+
+
+def _make_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` (and parents) for ``what``, or a ConfigError saying why not."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ConfigError(f"cannot use {folder} as the folder for {what}: it is a file. Point "
+                          "SPREN_HOME / [bot] data_dir / [database] url at a folder.") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot create the folder {folder} for {what} ({exc.strerror}); "
+                          "point SPREN_HOME / [bot] data_dir / [database] url at a writable "
+                          "place.") from None
 
 
 class Store:
@@ -141,12 +185,19 @@ def load_salt(data_dir: Path, env_value: str | None) -> str:
     """The hashing salt: from the environment if set, else a random one kept in data_dir."""
     if env_value:
         return env_value
+    _make_folder(data_dir, "spren's data (SPREN_HOME)")
     path = data_dir / "salt"
-    if path.exists():
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        value = secrets.token_hex(16)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        return value
+    except FileExistsError:  # another process wrote it first: use theirs
         return path.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(16)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return value
+    except OSError as exc:
+        raise ConfigError(f"cannot read or write the salt file {path} ({exc.strerror}); make "
+                          "the data dir writable or set the salt in the environment variable "
+                          "named by [bot] salt_env") from None

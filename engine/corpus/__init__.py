@@ -21,12 +21,14 @@ from engine.corpus.books import (
     parse_book,
 )
 from engine.corpus.codes import derive_code
-from engine.corpus.files import scan_folder
-from engine.corpus.limits import CorpusLimits
+from engine.corpus.files import book_files, scan_folder
+from engine.corpus.limits import CorpusLimits, check_file_size
 from engine.corpus.sentences import split_sentences
 
 __all__ = [
     "BOOK_SUFFIXES",
+    "book_files",
+    "check_file_size",
     "Chapter",
     "CorpusLimits",
     "IngestReport",

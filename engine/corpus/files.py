@@ -93,22 +93,27 @@ def scan_folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return books, skipped
 
 
-def find_book_files(path: Path) -> list[Path]:
-    """A book file -> [it]; a directory -> its .txt/.epub books sorted by name."""
+def book_files(path: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A book file -> ([it], []); a folder -> its books and the entries skipped (why)."""
     path = Path(path)
     if not path.is_dir():
         check_suffix(path)
         problem = _stat_problem(path)
         if problem:
             raise CorpusError(f"{path}: {problem}.")
-        return [path]
+        return [path], []
     books, skipped = scan_folder(path)
     if not books and not skipped:
         raise CorpusError(
             f"{path}: no books found (looked for {', '.join(BOOK_SUFFIXES)} files). "
             "Put the books' .txt or .epub files in this folder or name a file."
         )
-    return books
+    return books, skipped
+
+
+def find_book_files(path: Path) -> list[Path]:
+    """A book file -> [it]; a directory -> its .txt/.epub books sorted by name."""
+    return book_files(path)[0]
 
 
 def read_book_bytes(path: Path, limits: CorpusLimits) -> bytes:

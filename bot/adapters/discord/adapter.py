@@ -22,6 +22,13 @@ from discord import app_commands
 
 from bot import metrics
 from bot.adapters.discord.commands import add_commands
+from bot.adapters.discord.connect import (
+    UNREACHABLE,
+    describe,
+    gateway_reachable,
+    keep_connected,
+    quiet_discord_tracebacks,
+)
 from bot.adapters.discord.flow import InteractionFlow
 from bot.adapters.discord.replies import NO_MENTIONS, send_private
 from bot.config import Config, DiscordConfig
@@ -113,18 +120,29 @@ class DiscordAdapter:
         self.client: SprenClient | None = None
 
     async def run(self) -> None:
-        """Connect (reconnecting as needed) and serve until the task is cancelled."""
+        """Connect (retrying while Discord is unreachable) and serve until cancelled."""
+        quiet_discord_tracebacks()
         with discord_endpoints(self.dcfg.api_base, self.dcfg.gateway_url):
-            self.client = client = SprenClient(self.app.cfg, self.flow)
-            metrics.watch("spren_discord_gateway_latency_seconds", lambda: client.latency)
-            async with self.client:
-                try:
-                    await self.client.start(self.token, reconnect=True)
-                except discord.LoginFailure as exc:
-                    raise ConfigError(_token_help(self.dcfg)) from exc
-                finally:
-                    metrics.watch("spren_discord_gateway_latency_seconds", None)
-                    await self._stop_handlers()
+            where = [f"the Discord API at {discord.http.Route.BASE}"]
+
+            async def start() -> None:
+                self.client = client = SprenClient(self.app.cfg, self.flow)
+                metrics.watch("spren_discord_gateway_latency_seconds", lambda: client.latency)
+                async with self.client:
+                    try:
+                        where[0] = f"the Discord API at {discord.http.Route.BASE}"
+                        await self.client.login(self.token)
+                        gateway = str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+                        where[0] = f"the Discord gateway at {gateway}"
+                        await gateway_reachable(gateway)  # see connect.py: first connects
+                        await self.client.connect(reconnect=True)
+                    except discord.LoginFailure as exc:
+                        raise ConfigError(_token_help(self.dcfg)) from exc
+                    finally:
+                        metrics.watch("spren_discord_gateway_latency_seconds", None)
+                        await self._stop_handlers()
+
+            await keep_connected(start, lambda: where[0])
 
     def health(self) -> str | None:
         """None while connected to the gateway; else why not."""
@@ -160,9 +178,13 @@ async def sync_commands(cfg: Config, token: str,
         async with client:
             try:
                 await client.login(token)
+                target = discord.Object(id=guild) if guild else None
+                if target is not None:
+                    client.tree.copy_global_to(guild=target)
+                return await client.tree.sync(guild=target)
             except discord.LoginFailure as exc:
                 raise ConfigError(_token_help(dcfg)) from exc
-            target = discord.Object(id=guild) if guild else None
-            if target is not None:
-                client.tree.copy_global_to(guild=target)
-            return await client.tree.sync(guild=target)
+            except UNREACHABLE as exc:  # a one-shot command: say so, the operator retries
+                raise ConfigError(f"cannot reach the Discord API at {discord.http.Route.BASE} "
+                                  f"({describe(exc)}); check the network or [discord] "
+                                  "api_base, then run the command again") from exc
