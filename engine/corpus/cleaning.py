@@ -24,10 +24,11 @@ _CHAR_MAP = str.maketrans(
     }
 )  # fmt: skip
 
-_ITALIC_RE = re.compile(r"(?<![A-Za-z0-9])_(?=\S)(.+?)(?<=\S)_(?![A-Za-z0-9])")
 _SPACE_RE = re.compile(r"\s+")
+# [^][]: a marker ends at the next bracket, so each '[' is scanned to the next one only
+# (with [^]]* a paragraph of unclosed '[Illustration' took quadratic time).
 _ILLUSTRATION_RE = re.compile(
-    r"\[\s*(?:illustration|ill\.|picture|frontispiece|image)[^\]]*\]", re.IGNORECASE
+    r"\[\s*(?:illustration|ill\.|picture|frontispiece|image)[^\]\[]*\]", re.IGNORECASE
 )
 _PAGE_NUMBER_RE = re.compile(r"^\s*(?:\[?\s*(?:pg\.?|page)\s*)?\d{1,4}\s*\]?\s*$", re.IGNORECASE)
 _LINE_ART_RE = re.compile(r"^\s*(?:\d{1,4}\s+)?(?:full[- ]page )?line-art drawing\b.*$", re.I)
@@ -38,6 +39,7 @@ _BOILERPLATE_RE = re.compile(
 )
 _TRANSCRIBER_RE = re.compile(r"^\W*transcriber'?s?'? notes?\b", re.IGNORECASE)
 _THE_END_RE = re.compile(r"^\W*(?:the end|finis)\W*$", re.IGNORECASE)
+_FURNITURE_CHARS = 200
 _TERMINAL = tuple(".!?\"')]}")
 
 
@@ -50,8 +52,9 @@ def clean_inline(text: str) -> str:
     """One paragraph's text: characters normalised, markup removed, whitespace collapsed."""
     text = _ILLUSTRATION_RE.sub(" ", normalize_chars(text))
     # `_italic_` markers, including emphasis inside a word ("_Rain_bow"); prose has no
-    # other use for an underscore.
-    text = _ITALIC_RE.sub(r"\1", text).replace("_", "")
+    # other use for an underscore, so every one goes (a regex pairing them took quadratic
+    # time on a run of unpaired ones, and removed exactly the same characters).
+    text = text.replace("_", "")
     return _SPACE_RE.sub(" ", text).strip()
 
 
@@ -82,6 +85,9 @@ def split_paragraphs(lines: list[str]) -> list[list[str]]:
 
 def _is_furniture(line: str) -> bool:
     # Page numbers and illustration markers left by scans break sentences in the middle.
+    # Both are short; the length check keeps the patterns off long lines (no backtracking).
+    if len(line) > _FURNITURE_CHARS:
+        return False
     return bool(_PAGE_NUMBER_RE.match(line) or _LINE_ART_RE.match(line))
 
 

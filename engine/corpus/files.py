@@ -48,7 +48,7 @@ def _stat_problem(path: Path) -> str | None:
             return "a symlink loop (the link points back at itself); fix or remove the link"
         if exc.errno == errno.ENOENT:
             return ("a broken symlink (its target does not exist)" if path.is_symlink()
-                    else "no such file or directory; check the path")
+                    else "file not found: no such file or directory; check the path")
         if exc.errno in (errno.EACCES, errno.EPERM):
             return "permission denied; check its permissions"
         return f"cannot be read ({exc.strerror})"
@@ -97,6 +97,9 @@ def book_files(path: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """A book file -> ([it], []); a folder -> its books and the entries skipped (why)."""
     path = Path(path)
     if not path.is_dir():
+        if not path.exists() and not path.is_symlink():
+            raise CorpusError(f"{path}: no such file or directory. Give a book file or a "
+                              "folder of them.")
         check_suffix(path)
         problem = _stat_problem(path)
         if problem:

@@ -23,6 +23,7 @@ _END_RE = re.compile(
 )
 _FIELD_RE = re.compile(r"^(Title|Author|Language|Character set encoding):\s*(.+?)\s*$", re.I)
 _HEADER_SCAN_LINES = 400
+_FIELD_CHARS = 1000
 
 
 @dataclass
@@ -109,7 +110,8 @@ def _body_end(lines: list[str], start: int) -> int:
 def _header_fields(lines: list[str]) -> dict[str, str]:
     meta: dict[str, str] = {}
     for line in lines[:_HEADER_SCAN_LINES]:
-        match = _FIELD_RE.match(line.strip())
+        # a header field is one short line; the pattern backtracks on long space runs
+        match = _FIELD_RE.match(line.strip()) if len(line) <= _FIELD_CHARS else None
         if match and match.group(1).lower() not in meta:
             meta[match.group(1).lower()] = match.group(2)
     return meta

@@ -32,6 +32,10 @@ _FRONT_ENTRY_RE = re.compile(
     re.IGNORECASE,
 )
 _MAX_HEADING = 90
+# Headings, contents entries and page-number suffixes are short. The patterns above
+# backtrack on long runs of spaces or dots (quadratic time), so they only ever see lines up
+# to this length; a longer line is prose, never a heading or an entry.
+_PATTERN_CHARS = 300
 _TOC_SCAN_FRACTION = 0.3
 
 
@@ -62,8 +66,14 @@ def _standalone(lines: list[str], i: int) -> bool:
     return _blank(lines, i - 1) and _blank(lines, i + 1) and len(lines[i].strip()) <= _MAX_HEADING
 
 
+def _short(line: str) -> bool:
+    return len(line) <= _PATTERN_CHARS
+
+
 def entry_title(raw: str) -> str:
     """A contents entry without its number, page number and decoration."""
+    if not _short(raw):
+        return raw.strip(" -\t")
     text = _PAGE_SUFFIX_RE.sub("", raw)
     if _NUM_ENTRY_RE.match(text) or _CHAPTER_RE.match(text):
         text = _LEAD_NUMBER_RE.sub("", text, count=1)
@@ -82,7 +92,7 @@ def find_toc(lines: list[str], start: int, end: int) -> Toc | None:
     """The contents list near the start of the body, with or without a 'Contents' heading."""
     limit = start + max(200, int((end - start) * _TOC_SCAN_FRACTION))
     for i in range(start, min(end, limit)):
-        if _TOC_HEAD_RE.match(lines[i]):
+        if _short(lines[i]) and _TOC_HEAD_RE.match(lines[i]):
             toc = _read_toc_block(lines, i + 1, end)
             if toc.entries:
                 return Toc(i, toc.end, toc.entries)
@@ -99,7 +109,7 @@ def _read_toc_block(lines: list[str], i: int, end: int) -> Toc:
             blanks += 1
             if blanks >= 3 and entries:
                 break
-        elif _TOC_NOISE_RE.match(line):
+        elif _short(line) and _TOC_NOISE_RE.match(line):
             blanks = 0
         elif entries and heading_key(line) == heading_key(raw[0]):
             break  # the first chapter's heading: the list ended without a gap
@@ -116,13 +126,14 @@ def _read_toc_block(lines: list[str], i: int, end: int) -> Toc:
 def _looks_like_prose(line: str) -> bool:
     # Wrapped prose fills the line and reads on; entries are short or end in a page number.
     stripped = line.strip()
-    return len(stripped) > 60 and not _PAGE_SUFFIX_RE.search(line)
+    return len(stripped) > 60 and not (_short(line) and _PAGE_SUFFIX_RE.search(line))
 
 
 def _find_headless_toc(lines: list[str], start: int, end: int) -> Toc | None:
     run: list[int] = []
     for i in range(start, end):
-        if _NUM_ENTRY_RE.match(lines[i]) and len(lines[i].strip()) <= _MAX_HEADING:
+        if _short(lines[i]) and _NUM_ENTRY_RE.match(lines[i]) \
+                and len(lines[i].strip()) <= _MAX_HEADING:
             run.append(i)
             continue
         if len(run) >= 3 and lines[run[0]].strip()[:1] in "1I":
@@ -142,7 +153,7 @@ def chapter_entries(toc: Toc | None) -> list[str]:
     """The contents entries that name chapters (introductions and notes are front matter)."""
     if toc is None:
         return []
-    return [e for e in toc.entries if not _FRONT_ENTRY_RE.match(e)]
+    return [e for e in toc.entries if not (_short(e) and _FRONT_ENTRY_RE.match(e))]
 
 
 def _subtitle(lines: list[str], i: int, end: int) -> tuple[str, int]:
@@ -170,7 +181,7 @@ def _title_like(text: str) -> bool:
 def _chapter_style(lines: list[str], start: int, end: int) -> list[Heading]:
     found = []
     for i in range(start, end):
-        match = _CHAPTER_RE.match(lines[i])
+        match = _CHAPTER_RE.match(lines[i]) if _short(lines[i]) else None
         if not match or not _blank(lines, i - 1) or len(lines[i].strip()) > _MAX_HEADING:
             continue
         parsed = parse_number_prefix(match.group(1))
@@ -185,7 +196,8 @@ def _chapter_style(lines: list[str], start: int, end: int) -> list[Heading]:
 def _numbered_style(lines: list[str], start: int, end: int) -> list[Heading]:
     found: list[tuple[int, Heading]] = []
     for i in range(start, end):
-        match = _NUMBERED_RE.match(lines[i]) or _ROMAN_ALONE_RE.match(lines[i])
+        line = lines[i] if _short(lines[i]) else ""
+        match = _NUMBERED_RE.match(line) or _ROMAN_ALONE_RE.match(line)
         if not match or not _standalone(lines, i):
             continue
         number = _as_int(match.group(1))
@@ -242,7 +254,7 @@ def _first_match(candidates: list[int], keys: dict[int, str], target: str,
 def _special_headings(lines: list[str], start: int, end: int) -> list[Heading]:
     found = []
     for i in range(start, end):
-        match = _SPECIAL_RE.match(lines[i])
+        match = _SPECIAL_RE.match(lines[i]) if _short(lines[i]) else None
         if match and _blank(lines, i - 1) and not match.group(2).endswith((".", ",")):
             found.append(Heading(i, lines[i].strip(), lines[i].strip(), i + 1))
     return found

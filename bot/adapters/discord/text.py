@@ -21,9 +21,9 @@ def neutralise_mentions(text: str) -> str:
     return _MENTION.sub(lambda m: m.group(0) + ZWSP, text)
 
 
-def _cut_point(text: str, limit: int) -> int:
-    """Where to end the first piece: a paragraph end, else a sentence end, else a space."""
-    window = text[: limit + 1]
+def _cut_point(window: str, limit: int) -> int:
+    """Where to end the first piece of ``window`` (at most limit + 1 chars): a paragraph
+    end, else a sentence end, else a space."""
     floor = limit // 3  # don't make a tiny piece just to end on a boundary
     para = window.rfind("\n\n", 0, limit)
     if para > floor:
@@ -40,13 +40,17 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     pieces: list[str] = []
-    rest = text.strip()
-    while len(rest) > limit:
-        cut = _cut_point(rest, limit)
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:].strip()
-    if rest or not pieces:
-        pieces.append(rest)
+    text = text.strip()
+    start, n = 0, len(text)  # an index, not ever shorter copies: linear in the text
+    while n - start > limit:
+        window = text[start : start + limit + 1]
+        cut = _cut_point(window, limit)
+        pieces.append(window[:cut].rstrip())
+        start += cut
+        while start < n and text[start].isspace():
+            start += 1
+    if start < n or not pieces:
+        pieces.append(text[start:])
     return pieces
 
 

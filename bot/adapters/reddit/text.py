@@ -9,7 +9,10 @@ import re
 
 OPT_OUT = "!optout"
 OPT_IN = "!optin"
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")  # markdown [text](url) -> text
+# markdown [text](url) -> text. The classes stop at the next bracket or parenthesis, so every
+# '[' is scanned only to the next one: linear (with [^\]]* a run of '[' was quadratic).
+_LINK = re.compile(r"\[([^\[\]]*)\]\([^()]*\)")
+MAX_BODY_CHARS = 40_000  # Reddit's own limit for a post; comments are shorter
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SPOILER = re.compile(r">!|!<")
 _MARKUP = re.compile(r"[*_~^`#|\\\[\]<>]")
@@ -33,7 +36,7 @@ def find_trigger(body: str, pattern: re.Pattern[str]) -> str | None:
 
     Lines inside quotes (`> ...`) do not count: quoting someone's summons is not one.
     """
-    for line in (body or "").splitlines():
+    for line in (body or "")[:MAX_BODY_CHARS].splitlines():
         if line.lstrip().startswith(">") and not line.lstrip().startswith(">!"):
             continue
         m = pattern.search(line)
@@ -44,12 +47,14 @@ def find_trigger(body: str, pattern: re.Pattern[str]) -> str | None:
 
 def has_command(body: str, command: str) -> bool:
     """True when a line of the body starts with `command` (e.g. `!optout`)."""
-    return any(line.strip().lower().startswith(command) for line in (body or "").splitlines())
+    lines = (body or "")[:MAX_BODY_CHARS].splitlines()
+    return any(line.strip().lower().startswith(command) for line in lines)
 
 
 def clean_prompt(raw: str, max_chars: int, default: str) -> str:
     """Strip links, markdown and quotes; bound the length at a word; empty -> default."""
-    text = _LINK.sub(r"\1", raw or "")
+    # bounded first: whatever the markup, no more than this much is ever looked at
+    text = _LINK.sub(r"\1", (raw or "")[: max(8 * max_chars, 10_000)])
     text = _URL.sub(" ", text)
     text = _SPOILER.sub(" ", text)
     text = _MARKUP.sub(" ", text)
@@ -66,7 +71,8 @@ def escape_markdown(text: str) -> str:
     """Neutralise characters that Reddit markdown would turn into links, headings or spoilers."""
     text = re.sub(r"([\\*_~^`\[\]|#])", r"\\\1", text)
     text = text.replace(">!", ">\\!").replace("!<", "\\!<")
-    return re.sub(r"(?m)^(\s*)>", r"\1\\>", text)
+    # [^\S\n]: horizontal space only; \s* ran over blank lines and made this quadratic
+    return re.sub(r"(?m)^([^\S\n]*)>", r"\1\\>", text)
 
 
 def footer(source_url: str) -> str:
@@ -103,11 +109,13 @@ def format_reply(passage: str, *, spoiler: bool, footer_text: str, max_chars: in
     overhead = len(tail) + len(paragraphs) * (len(_quote("", spoiler)) + 2)
     budget = max(max_chars - overhead, 40)
     kept: list[str] = []
+    used = 0
     for p in paragraphs:
-        room = budget - sum(len(k) for k in kept)
+        room = budget - used
         if room <= 20:
             break
         kept.append(p if len(p) <= room else cut_at_sentence(p, room))
+        used += len(kept[-1])
         if len(p) > room:
             break
     body = "\n\n".join(_quote(p, spoiler) for p in kept)
