@@ -134,9 +134,17 @@ def read_book_bytes(path: Path, limits: CorpusLimits) -> bytes:
                               "files are read.")
         check_file_size(path, info.st_size, limits)
         try:
-            data = fh.read(limits.max_file_bytes + 1)  # the file may grow after fstat
+            data = _read_at_most(fh, limits.max_file_bytes + 1)  # it may grow after fstat
         except OSError as exc:
             raise CorpusError(f"{path}: cannot be read ({exc.strerror}). Check the file.") \
                 from None
     check_file_size(path, len(data), limits)
     return data
+
+
+def _read_at_most(fh, limit: int, chunk: int = 2**20) -> bytes:
+    """Up to ``limit`` bytes in pieces (``read(limit)`` would allocate all of it at once)."""
+    out = bytearray()
+    while len(out) < limit and (piece := fh.read(min(chunk, limit - len(out)))):
+        out += piece
+    return bytes(out)

@@ -137,3 +137,39 @@ def test_an_empty_token_variable_is_named_before_any_server_is_called(monkeypatc
         load_remote(cfg)
     with pytest.raises(ConfigError, match="not an http"):
         load_remote(load_config(environ={}, overrides={"model": {"urls": ["ftp://x"]}}))
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[generation]\ntop_p = 7.5\n", "[generation] top_p = 7.5 is out of range: use a value "
+                                    "from 1e-06 to 1"),
+    ("[generation]\ntemperature = 1e-46\n", "[generation] temperature = 1e-46 is out of range"),
+    ("[generation]\ntop_k = 100000000000000000000\n", "[generation] top_k"),
+    ("[generation]\ntemperature = nan\n", "[generation] temperature = nan is out of range"),
+    ("[generation]\nmax_new_tokens = 500\n", "max_new_tokens = 500 is above "
+                                            "max_new_tokens_limit = 400"),
+    ("[bot]\nmax_prompt_chars = -1\n", "[bot] max_prompt_chars = -1 is out of range"),
+    ("[queue]\ntimeout_s = inf\n", "[queue] timeout_s = inf is out of range"),
+    ("[queue]\nmax_pending = 0\n", "[queue] max_pending = 0 is out of range"),
+    ("[discord]\ncooldown_s = -10\n", "[discord] cooldown_s = -10.0 is out of range"),
+    ("[reddit]\nmax_reply_chars = 50000\n", "[reddit] max_reply_chars = 50000 is out of range: "
+                                            "use a value from 200 to 10,000"),
+    ("[ingest]\nmax_spine_pages = 0\n", "[ingest] max_spine_pages = 0 is out of range"),
+    ("[limits]\nuser_burst = -1\n", "[limits] user_burst = -1 is out of range"),
+    ("[bot]\ngenerate_command = \"help\"\n", "'help' is a built-in command name"),
+    ("[bot]\ngenerate_command = \"books\"\n", "'books' is a built-in command name"),
+    ("[bot]\ngenerate_command = \"stormlightarchivewordsofradiancex\"\n",
+     "at most 32 letters"),
+    ("[bot]\ngenerate_command = \"sturmlicht\u00e4\"\n", "[bot] generate_command must be"),
+])
+def test_values_that_make_no_sense_are_refused_at_load(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), environ={})
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_ranges_apply_to_environment_and_flags_too():
+    with pytest.raises(ConfigError, match=r"\[generation\] top_p = 7.5"):
+        load_config(None, environ={"SPREN_GENERATION__TOP_P": "7.5"})
+    with pytest.raises(ConfigError, match=r"\[limits\] cheap_workers = 0"):
+        load_config(None, environ={}, overrides={"limits": {"cheap_workers": "0"}})
