@@ -72,9 +72,10 @@ class IngestResult:
             return f"skipped    {self.path.name}: {self.report.get('reason', '')}"
         r = self.report
         return (
-            f"{self.status:<10} {self.code:<8} {self.title} — stripped {r.get('front_lines', 0)} "
-            f"front / {r.get('back_lines', 0)} back lines; {r.get('chapters', 0)} chapters, "
-            f"{r.get('sentences', 0)} sentences, {r.get('words', 0)} words"
+            f"{self.status:<10} {self.code:<8} {self.title} ({self.path.name}) — stripped "
+            f"{r.get('front_lines', 0)} front / {r.get('back_lines', 0)} back lines; "
+            f"{r.get('chapters', 0)} chapters, {r.get('sentences', 0)} sentences, "
+            f"{r.get('words', 0)} words"
         )
 
 

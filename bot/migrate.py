@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,10 +32,19 @@ def _friendly(url: str) -> Iterator[None]:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` up to ``revision`` (default: the newest)."""
+    """Bring the database at ``url`` up to ``revision`` (default: the newest).
+
+    Two processes starting on a new database at once (two ingests, say) both migrate; the
+    one that loses the race finds the tables made and tries once more, which then finds
+    nothing left to do.
+    """
     make_engine(url).dispose()  # a bad URL or folder: a clear ConfigError first
-    with _friendly(url):
+    try:
         command.upgrade(alembic_config(url), revision)
+    except (SQLAlchemyError, CommandError):
+        time.sleep(0.5)
+        with _friendly(url):
+            command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -175,7 +175,8 @@ def _title_like(text: str) -> bool:
         return False
     if text.endswith((",", ";", ":", '"', "'", "\u201d", "\u2019")):
         return False
-    return not text.endswith(".") or bool(re.search(r"(?:^|\s)\w\.$", text))
+    # "Mr. H. M. Woggle-Bug, T. E." ends in an initial (a capital); "ran 0." does not
+    return not text.endswith(".") or bool(re.search(r"(?:^|\s)[A-Z]\.$", text))
 
 
 def _chapter_style(lines: list[str], start: int, end: int) -> list[Heading]:
