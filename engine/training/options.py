@@ -10,6 +10,7 @@ from typing import Any
 
 SAMPLE_PROMPT = "Dorothy looked at the Scarecrow and said,"
 PRESETS = {"tiny": (2, 128, 2), "small": (4, 256, 4), "base": (6, 384, 6)}  # layers, width, heads
+ADAPTER_FILE = "adapter.safetensors"  # a LoRA adapter's weights (lora.py writes it)
 DEFAULT_LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
                         "down_proj", "c_attn", "c_proj", "c_fc")
 
