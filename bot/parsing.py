@@ -34,6 +34,8 @@ def parse_command_line(line: str, generate_command: str,
         raise BadRequest("type a command, e.g. /help")
     if line[0] in "/!":
         line = line[1:]
+    if not line.strip():
+        raise BadRequest("type a command after the slash, e.g. /help")
     head, *tail = line.split(maxsplit=1)
     command = head.lower()
     rest = tail[0].strip() if tail else ""

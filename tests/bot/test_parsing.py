@@ -71,6 +71,12 @@ def test_parse_edge_cases(line, command, args):
     assert parse_command_line(line, "oz") == (command, args)
 
 
+@pytest.mark.parametrize("line", ["", "   ", "/", "!", "/   ", "! \t"])
+def test_empty_commands_are_refused_clearly(line):
+    with pytest.raises(BadRequest, match="type a command"):
+        parse_command_line(line, "oz")
+
+
 def test_reddit_prompt_is_bounded_and_cleaned():
     raw = "[Dorothy](http://x) walked " + "[" * 50_000
     assert reddit_text.clean_prompt(raw, 40, "d") == "Dorothy walked"
