@@ -212,8 +212,9 @@ class Ingestor:
             report(IngestResult(f, "failed", error=f"cannot be read ({exc.strerror}); check "
                                                     "the file and its permissions"))
             return None
-        current = existing and existing.report.get("analysis_version") == ANALYSIS_VERSION
-        if current and (code is None or existing.code == code):
+        current = existing is not None and \
+            existing.report.get("analysis_version") == ANALYSIS_VERSION
+        if existing is not None and current and (code is None or existing.code == code):
             report(IngestResult(f, "unchanged", existing.code, existing.title, existing.report))
             return None
         return f, sha

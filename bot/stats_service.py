@@ -241,7 +241,7 @@ class StatsService:
                 if data is None:
                     return None
                 rng = parse_range(str(args.get("range") or "") or None)
-                key = ("sentiment", info.id, *_bounds(rng, len(data.texts)))
+                key: tuple[object, ...] = ("sentiment", info.id, *_bounds(rng, len(data.texts)))
             elif command == "wordcount":
                 term = " ".join(str(args.get("term") or args.get("text") or "")[:200].split())
                 key = ("wordcount", term, _truthy(args.get("exact", False)))

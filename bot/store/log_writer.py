@@ -9,10 +9,13 @@ whatever rows are waiting and commits them in one transaction (group commit), so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
 from typing import Any
+
+from sqlalchemy import insert
 
 from bot.store.database import Store
 from bot.store.interactions import Interaction
@@ -20,7 +23,6 @@ from bot.store.interactions import Interaction
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500  # rows per transaction; a bigger backlog is written in several
-_TABLE = Interaction.__table__
 _STOP = object()
 
 
@@ -86,7 +88,7 @@ class InteractionWriter:
     def _commit(self, batch: list[_Pending]) -> None:
         try:  # Core, not the ORM: a tenth of the Python work per row
             with self.store.engine.begin() as conn:
-                conn.execute(_TABLE.insert(), [p.row for p in batch])
+                conn.execute(insert(Interaction), [p.row for p in batch])
         except Exception:  # one bad row must not lose the others: write them one by one
             log.warning("interaction log: a batch of %d failed; writing rows singly",
                         len(batch))
@@ -97,7 +99,7 @@ class InteractionWriter:
     def _commit_one(self, p: _Pending) -> None:
         try:
             with self.store.engine.begin() as conn:
-                conn.execute(_TABLE.insert(), [p.row])
+                conn.execute(insert(Interaction), [p.row])
         except Exception as exc:  # logging must never take a user's answer down with it
             log.error("could not log an interaction (%s: %s)", type(exc).__name__, exc)
 
@@ -116,10 +118,8 @@ def _resolve(batch: list[_Pending]) -> None:
     for p in batch:
         by_loop.setdefault(p.loop, []).append(p.future)
     for loop, futures in by_loop.items():
-        try:
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
             loop.call_soon_threadsafe(_set_all, futures)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
 
 def _set_all(futures: list[asyncio.Future[None]]) -> None:

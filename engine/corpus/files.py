@@ -13,6 +13,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from engine.corpus.limits import CorpusLimits, check_file_size
 from engine.errors import CorpusError
@@ -142,7 +143,7 @@ def read_book_bytes(path: Path, limits: CorpusLimits) -> bytes:
     return data
 
 
-def _read_at_most(fh, limit: int, chunk: int = 2**20) -> bytes:
+def _read_at_most(fh: BinaryIO, limit: int, chunk: int = 2**20) -> bytes:
     """Up to ``limit`` bytes in pieces (``read(limit)`` would allocate all of it at once)."""
     out = bytearray()
     while len(out) < limit and (piece := fh.read(min(chunk, limit - len(out)))):

@@ -86,7 +86,8 @@ def score_text(model: Any, tokenizer: Any, text: str, *, block: int = 512,
 
 def load_for_scoring(model_dir: Path, base: str | None = None) -> tuple[Any, Any]:
     """A model folder, or a LoRA adapter folder merged onto its base, in fp32 for scoring."""
-    from engine.training.lora import ADAPTER_FILE, load_adapter, merge_lora
+    from engine.training.lora import load_adapter, merge_lora
+    from engine.training.options import ADAPTER_FILE
 
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
