@@ -20,6 +20,7 @@ from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
 from bot.stats_service import StatsService
 from bot.store import GuardIndex, Store, load_salt
+from bot.stories import PassageTree
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,8 @@ async def open_app(cfg: Config, *, generator: Any = None,
     from bot.serving.service import GenerationService
 
     store = await asyncio.to_thread(open_store, cfg)
+    # one bot process per database: a passage still "generating" was cut off by a restart
+    await asyncio.to_thread(PassageTree(store).interrupt_stale)
     stats = StatsService(store, cfg, draw_in_process=True)
     service = None
     loaded: list = []  # engines opened here, closed here

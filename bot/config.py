@@ -137,6 +137,19 @@ class LimitsConfig:
 
 
 @dataclass
+class StoriesConfig:
+    """Passage trees: who may press which button, and how long a story may grow."""
+
+    regenerate_by: str = "requester"
+    continue_by: str = "everyone"
+    stop_by: str = "requester"
+    max_passages: int = 200
+
+
+PRESS_POLICIES = ("requester", "moderators", "everyone")
+
+
+@dataclass
 class DiscordConfig:
     enabled: bool = True
     token_env: str = "DISCORD_TOKEN"
@@ -150,6 +163,7 @@ class DiscordConfig:
     cooldown_s: float = 10.0
     per_user_pending: int = 2
     per_guild_concurrent: int = 10
+    message_content: bool = False
 
 
 @dataclass
@@ -163,6 +177,7 @@ class RedditConfig:
     oauth_url: str = ""
     reddit_url: str = ""
     keyword: str = ""
+    continue_keyword: str = "!continue"
     subreddits: list[str] = field(default_factory=list)
     deny_subreddits: list[str] = field(default_factory=list)
     spoiler_subreddits: list[str] = field(default_factory=list)
@@ -188,6 +203,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
     discord: DiscordConfig | None = None
     reddit: RedditConfig | None = None
     source: str = "built-in demo settings"
@@ -325,6 +341,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"[guard] action must be 'regenerate' or 'cut', got {cfg.guard.action!r}")
     check_ranges(cfg)  # every numeric key, by the table in bot.config_checks
     check_relations(cfg)
+    for key in ("regenerate_by", "continue_by", "stop_by"):
+        if getattr(cfg.stories, key) not in PRESS_POLICIES:
+            raise ConfigError(f"[stories] {key} must be one of {', '.join(PRESS_POLICIES)}, "
+                              f"got {getattr(cfg.stories, key)!r}")
     _validate_ops(cfg)
 
 

@@ -63,11 +63,13 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "user_per_minute"): (0.0, 1e6),
     ("limits", "user_burst"): (1, 1_000_000),
     ("limits", "reply_cache_mb"): (0.0, 65_536.0),
+    ("stories", "max_passages"): (1, 1_000_000),
 }
 
 # Names the generation command may not take: they are commands already (or console words).
 RESERVED_COMMANDS = frozenset({"help", "books", "sentiment", "wordcount", "queue", "about",
-                               "quit", "exit", "optout", "optin"})
+                               "quit", "exit", "optout", "optin", "continue", "regen",
+                               "regenerate", "stop", "export", "story"})
 
 
 def _fmt(x: float) -> str:

@@ -22,11 +22,20 @@ from bot.parsing import parse_command_line, shown_command
 from bot.stats_service import StatsService
 from bot.store import Store
 from bot.store.log_writer import InteractionWriter
+from bot.stories import StoryCommands
 from engine.errors import EngineError
 from engine.generation.params import GenParams
 
 log = logging.getLogger(__name__)
 
+_STORY_HELP = {
+    "console": "/continue [text] — the next passage after your last one (your text joins "
+               "the story first) · /regen — your last passage again, with a new seed",
+    "discord": "Under each passage: 🔁 Regenerate (a new seed), ➕ Continue, ⏹ Stop while it "
+               "writes · /story start <prompt> — a thread where every message continues "
+               "the story · /story export — the story as a Markdown file · right-click a "
+               "message → Apps → Continue in the books' voice",
+}
 GEN_OPTIONS = options.GEN_OPTIONS
 
 
@@ -42,6 +51,7 @@ class Dispatcher:
         # cheap commands get their own bounded path and per-user rate; the log its own writer
         self.cheap = CheapPath(cfg.limits, stats)
         self.log_writer = InteractionWriter(store)
+        self.stories = StoryCommands(cfg, store, service, self.gen_params, self.clean_prompt)
 
     async def aclose(self) -> None:
         """Write the interaction rows still queued and stop the dispatcher's threads."""
@@ -91,8 +101,14 @@ class Dispatcher:
         cmd = req.command.lower().lstrip("/!")
         record["known"] = True
         record["command"] = cmd[:32]
-        if cmd == self.gen:
-            return await self._generate(req, on_event, record)
+        st = self.stories
+        writes = {self.gen: st.passage, "regen": st.regenerate, "regenerate": st.regenerate,
+                  "continue": st.continue_, "story": st.start_story,
+                  "continue_message": st.from_message}
+        if cmd in writes:
+            return await writes[cmd](req, on_event, record)
+        if cmd in ("stop", "export"):
+            return await (st.stop if cmd == "stop" else st.export)(req)
         handler = {"help": self._help, "books": self._books, "sentiment": self._sentiment,
                    "wordcount": self._wordcount, "queue": self._queue,
                    "about": self._about}.get(cmd)
@@ -106,7 +122,8 @@ class Dispatcher:
     # ---- cheap commands -----------------------------------------------------------------
     def _command_list(self) -> str:
         return ("Commands: /help, /books, /sentiment <book> [first N|last N], "
-                f"/wordcount <term> [exact], /{self.gen} <prompt>, /queue, /about")
+                f"/wordcount <term> [exact], /{self.gen} <prompt>, /continue [text], /regen, "
+                "/queue, /about")
 
     def _help(self, req: Request) -> Reply:
         g = self.gen
@@ -115,6 +132,7 @@ class Dispatcher:
             "book stats.",
             f"/{g} <prompt> — continue your prompt in the books' voice "
             f"(options: length=, temperature=, top_p=, seed=; e.g. /{g} Dorothy walked seed=7)",
+            _STORY_HELP.get(req.platform, _STORY_HELP["console"]),
             "/sentiment <book> [first N | last N] — the sentiment arc of a book, with a chart",
             "/wordcount <term> [exact] — mentions per book (exact = whole words only)",
             "/books — the books I know · /queue — your place in line · /about — model and "
@@ -182,28 +200,6 @@ class Dispatcher:
             raise BadRequest(f"your prompt is {size:,} characters; the limit is "
                              f"{limit:,}. Shorten it and try again.")
         return prompt
-
-    async def _generate(self, req: Request, on_event, record) -> Reply:
-        prompt = self.clean_prompt(req.args.get("prompt", ""))
-        record["prompt"] = prompt
-        params = self.gen_params(req.args)
-        if self.service is None:
-            raise BadRequest("generation is not available: no model is loaded. An operator "
-                             "runs `spren model build-demo` or sets [model] path.")
-        user_key = self.store.user_key(req.platform, req.user)
-        submitted = time.monotonic()
-        result = await self.service.generate(user_key, prompt, params, on_event)
-        # Which server answered goes in the log with the model (remote backend only).
-        model_id = f"{result.model_id} @ {result.server}" if result.server else result.model_id
-        record.update(seed=result.seed, model_id=model_id[:200], output=result.text,
-                      generation_s=result.seconds,
-                      queue_wait_s=max(0.0, time.monotonic() - submitted - result.seconds))
-        metrics.generation_done(record["queue_wait_s"], result.seconds, result.new_tokens,
-                                result.guard)
-        text = result.text or "…"
-        return Reply([text], meta={"seed": result.seed, "model_id": result.model_id,
-                                   "prompt": prompt, "guard": result.guard,
-                                   "new_tokens": result.new_tokens, "server": result.server})
 
     async def _log(self, req: Request, reply: Reply, record: dict, started: float) -> None:
         options = {k: v for k, v in req.args.items() if k != "prompt"}

@@ -13,6 +13,8 @@ class Request:
 
     ``args`` holds named options (Discord gives them as such; text platforms get them from
     ``parse_command_line``). ``user`` is the platform's raw user id: the store hashes it.
+    ``moderator``: the platform says this user may manage other people's messages here.
+    ``display_name`` is kept only with passages of a story thread (its export names them).
     """
 
     platform: str
@@ -22,6 +24,8 @@ class Request:
     channel: str | None = None
     guild: str | None = None
     request_id: str | None = None
+    moderator: bool = False
+    display_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Lines are answered in order; piped input works and the chat ends at end of input. Charts are
 written to files whose paths are printed. Passages stream in sentence by sentence, so what is
-printed is always exactly the final text.
+printed is always exactly the final text. ``/continue [text]`` and ``/regen`` work on the
+user's last passage (found in the database, so they work after a restart too).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import getpass
 import re
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +21,8 @@ from bot.dispatch import parse_command_line
 from bot.errors import BadRequest
 from bot.messages import QueueUpdate, Reply, Request, TokenUpdate
 
+# passages made from the user's last passage, and what is printed before their text
+CONTINUING = {"continue": "…", "regen": "↻", "regenerate": "↻"}
 SENTENCE_END = re.compile(r"[.!?][\"'”’)]*(?=\s)")
 
 
@@ -114,12 +118,19 @@ class ConsoleChat:
             self._write(f"! {reply.text}\n")
             return reply
         req = Request(platform="console", user=self.user, command=command, args=args,
-                      channel="console")
-        printer = (StreamPrinter(self.out, self.tty, str(args.get("prompt", "")))
-                   if command == self.gen else None)
+                      channel="console", request_id=uuid.uuid4().hex)
+        printer = self._printer(command, args)
         reply = await self.app.dispatcher.handle(req, on_event=printer)
         self._print_reply(reply, printer)
         return reply
+
+    def _printer(self, command: str, args: dict) -> StreamPrinter | None:
+        """Passages stream in: a new one after its prompt, a continuation after '…'."""
+        if command == self.gen:
+            return StreamPrinter(self.out, self.tty, str(args.get("prompt", "")))
+        if command in CONTINUING:
+            return StreamPrinter(self.out, self.tty, CONTINUING[command])
+        return None
 
     def _print_reply(self, reply: Reply, printer: StreamPrinter | None) -> None:
         if reply.outcome != "ok":

@@ -20,10 +20,23 @@ def _token(cfg) -> str:
     return token
 
 
-def _describe(command) -> str:
-    options = " ".join(f"{o.name}:" if o.required else f"[{o.name}]"
-                       for o in getattr(command, "options", []))
-    return f"/{command.name} {options}".rstrip()
+def _describe(command) -> list[str]:
+    """How a registered command is typed: one line, or one per sub-command of a group."""
+    import discord
+
+    if command.type is discord.AppCommandType.message:
+        return [f"{command.name} (on a message: Apps → {command.name})"]
+    options = getattr(command, "options", [])
+    subs = [o for o in options if isinstance(o, discord.app_commands.AppCommandGroup)]
+    if subs:
+        return [line for sub in subs for line in _describe_sub(command.name, sub)]
+    args = " ".join(f"{o.name}:" if o.required else f"[{o.name}]" for o in options)
+    return [f"/{command.name} {args}".rstrip()]
+
+
+def _describe_sub(parent: str, sub) -> list[str]:
+    args = " ".join(f"{o.name}:" if o.required else f"[{o.name}]" for o in sub.options)
+    return [f"/{parent} {sub.name} {args}".rstrip()]
 
 
 @click.group("discord")
@@ -56,7 +69,8 @@ def sync(get_config, guild: int | None, everywhere: bool) -> None:
                                             "to appear)"
     click.echo(f"registered {len(registered)} commands in {where}:")
     for command in registered:
-        click.echo(f"  {_describe(command)}")
+        for line in _describe(command):
+            click.echo(f"  {line}")
 
 
 def register(cli: click.Group) -> None:

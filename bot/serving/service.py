@@ -22,7 +22,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from bot.config import QueueConfig
@@ -74,6 +74,7 @@ class GenerationService:
         self._queue = FairQueue()
         self._meter = ThroughputMeter(default_tokens_per_s)
         self._inflight: dict[int, list[Job]] = {}
+        self._keyed: dict[Hashable, Job] = {}  # jobs a caller may stop by key (loop thread)
         self._closing = False
         self._workers = [EngineWorker(g, self, i, clock) for i, g in enumerate(gens)]
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,23 +160,40 @@ class GenerationService:
 
     async def generate(
         self, user_key: str, prompt: str, params: GenParams,
-        on_event: EventCallback | None = None,
+        on_event: EventCallback | None = None, *, key: Hashable | None = None,
     ) -> GenResult:
         """Queue one prompt and return its ``GenResult``.
 
         Raises ``QueueFull`` past a cap, ``Cancelled`` on timeout or shutdown, and the
         generator's ``EngineError`` (or a ``GenerationError`` wrapping any other failure) if
         generation fails. Cancelling the awaiting task withdraws the job or stops its row.
+        With a ``key``, ``stop(key)`` ends the job early and it returns what it has written.
         """
         params.validate()
         await self.start()
         job = self._submit(user_key, prompt, params, on_event)
+        if key is not None:
+            self._keyed[key] = job
         self._publish()
         try:
             return await job.future
         except asyncio.CancelledError:
             self._withdraw(job)
             raise
+        finally:
+            if key is not None and self._keyed.get(key) is job:
+                del self._keyed[key]
+
+    def stop(self, key: Hashable) -> bool:
+        """End the job queued with ``key`` and free its slot: a running one returns its text
+        so far (finish_reason "cancelled"), a waiting one no text. False if none is live."""
+        job = self._keyed.get(key)
+        if job is None or job.future.done() or job.stop:
+            return False
+        if self._withdraw(job):  # it never started
+            self._settle(job, GenResult(job.prompt, "", job.params.seed or 0, 0, "cancelled",
+                                        self.model_id, None, 0.0))
+        return True
 
     def _submit(self, user_key: str, prompt: str, params: GenParams,
                 on_event: EventCallback | None) -> Job:
@@ -201,13 +219,16 @@ class GenerationService:
             raise QueueFull(f"the generator is busy ({len(self._queue)} requests waiting); "
                             f"try again in ~{wait} s", wait)
 
-    def _withdraw(self, job: Job) -> None:
+    def _withdraw(self, job: Job) -> bool:
+        """Take a job out of the queue, or stop its row; True if it was still waiting."""
         with self._cond:
-            if job.state == "waiting":
+            waiting = job.state == "waiting"
+            if waiting:
                 self._queue.remove(job)
                 job.state = "done"
             job.stop = True
         self._publish()
+        return waiting
 
     def snapshot(self, user_key: str | None = None) -> QueueSnapshot:
         """Queue length, rows in flight, measured tokens/s, and this user's positions/ETAs."""

@@ -1,7 +1,8 @@
 """The database: SQLAlchemy tables by topic and the ``Store`` that opens sessions.
 
 ``base`` (the declarative base and naming convention), ``books`` (the library),
-``interactions`` (the request log), ``reddit`` (ledger, opt-outs, bans), ``database``
+``interactions`` (the request log), ``reddit`` (ledger, opt-outs, bans), ``stories``
+(passage trees and story threads), ``database``
 (engine, sessions, hashed user ids). The schema is owned by Alembic (``migrations/``);
 ``Base.metadata`` is its target, so every table module is imported here.
 """
@@ -11,6 +12,7 @@ from bot.store.books import Book, BookChart, BookText, Chapter, GuardIndex, Sent
 from bot.store.database import Store, database_error, load_salt, make_engine, safe_url
 from bot.store.interactions import Interaction
 from bot.store.reddit import OptOut, RedditItem, SubredditBan
+from bot.store.stories import Passage, Story
 
 __all__ = [
     "NAMING",
@@ -22,9 +24,11 @@ __all__ = [
     "GuardIndex",
     "Interaction",
     "OptOut",
+    "Passage",
     "RedditItem",
     "Sentence",
     "Store",
+    "Story",
     "SubredditBan",
     "database_error",
     "load_salt",

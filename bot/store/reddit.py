@@ -27,7 +27,7 @@ class RedditItem(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reply_fullname: Mapped[str | None] = mapped_column(String(32))
+    reply_fullname: Mapped[str | None] = mapped_column(String(32), index=True)
     output: Mapped[str | None] = mapped_column(Text)
     seed: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

@@ -57,9 +57,13 @@ async def _started(fake: FakeDiscord, task: asyncio.Task) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(cfg: Config, generator=None) -> AsyncIterator[Bot]:
-    """Start the fake, open the app, run the adapter; stop everything on exit."""
-    async with FakeDiscord() as fake:
+async def running_bot(cfg: Config, generator=None,
+                      fake: FakeDiscord | None = None) -> AsyncIterator[Bot]:
+    """Start the fake (unless one is given: a restarted bot meets the same Discord), open
+    the app, run the adapter; stop the bot, and a fake started here, on exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        if fake is None:
+            fake = await stack.enter_async_context(FakeDiscord())
         cfg.discord.api_base, cfg.discord.gateway_url = fake.api_base, fake.gateway_url
         async with open_app(cfg, generator=generator, load_model=False) as app:
             adapter = DiscordAdapter(app, TOKEN)
@@ -70,3 +74,4 @@ async def running_bot(cfg: Config, generator=None) -> AsyncIterator[Bot]:
             finally:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+                fake._ready.clear()  # the next bot must identify again

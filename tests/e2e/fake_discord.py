@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from tests.e2e import fake_discord_payloads as P
+from tests.e2e.fake_discord_channels import MESSAGE_CONTENT, Channels
 
 JSON = "application/json"
 
@@ -53,6 +54,7 @@ class Exchange:
     edits: list[Call] = field(default_factory=list)
     followups: list[Call] = field(default_factory=list)
     deleted_original: bool = False
+    original_id: int | None = None  # the message the response created, in ``Channels``
 
     @property
     def user_id(self) -> int:
@@ -82,7 +84,11 @@ class Exchange:
 class FakeDiscord:
     """The server. ``async with FakeDiscord() as fake`` starts it on a free port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_message_content: bool = True) -> None:
+        self.allow_message_content = allow_message_content  # ticked in the "portal"
+        self.intents = 0  # what the bot identified with
+        self.channels = Channels(self)
+        self.guild_of: dict[int, int] = {}  # channel id -> guild id, learnt from payloads
         self.calls: list[Call] = []
         self.exchanges: dict[str, Exchange] = {}
         self.identifies = 0
@@ -136,6 +142,7 @@ class FakeDiscord:
             web.delete(hook + "/messages/{mid}", self._delete),
             web.post(hook, self._followup),
             web.get("/gateway", self._gateway),
+            *self.channels.routes(b),
         ]
 
     # ---- recording ---------------------------------------------------------------------
@@ -201,12 +208,17 @@ class FakeDiscord:
         kind = call.body["type"]
         data = call.body.get("data") or {}
         out: dict[str, Any] = {"interaction": {
-            "id": request.match_info["iid"], "type": 2, "response_message_loading": kind == 5,
+            "id": request.match_info["iid"], "type": ex.payload["type"] if ex else 2,
+            "response_message_loading": kind == 5,
             "response_message_ephemeral": bool((data.get("flags") or 0) & 64)}}
         if kind in (4, 5):
-            msg = P.message(P.next_id(), self._channel(ex), data)
+            msg = self.channels.add(self._channel(ex), data, webhook=True)
+            if ex is not None:
+                ex.original_id = int(msg["id"])
             out["interaction"]["response_message_id"] = msg["id"]
             out["resource"] = {"type": kind, "message": msg}
+        elif kind == 7 and ex is not None and "message" in ex.payload:  # update the message
+            self.channels.edit(int(ex.payload["message"]["id"]), data)
         return self._reply(out)
 
     @staticmethod
@@ -220,8 +232,16 @@ class FakeDiscord:
         ex = self.exchanges.get(request.match_info["token"])
         if ex is not None:
             ex.edits.append(call)
+        msg = self.channels.edit(self._message_id(ex, request), call.body or {})
         await self._notify()
-        return self._reply(P.message(P.next_id(), self._channel(ex), call.body or {}))
+        return self._reply(msg or P.message(P.next_id(), self._channel(ex), call.body or {}))
+
+    @staticmethod
+    def _message_id(ex: Exchange | None, request: web.Request) -> int:
+        mid = request.match_info["mid"]
+        if mid == "@original":
+            return ex.original_id if ex is not None and ex.original_id else 0
+        return int(mid)
 
     async def _fault(self, request: web.Request, status: int, retry_after: float):
         call = await self._record(request, status=status)
@@ -241,6 +261,9 @@ class FakeDiscord:
     async def _get_message(self, request: web.Request) -> web.Response:
         await self._record(request)
         ex = self.exchanges.get(request.match_info["token"])
+        stored = self.channels.messages.get(self._message_id(ex, request))
+        if stored is not None:
+            return self._reply(stored)
         content = ex.original_content() if ex else ""
         return self._reply(P.message(P.next_id(), self._channel(ex), {"content": content}))
 
@@ -249,6 +272,7 @@ class FakeDiscord:
         ex = self.exchanges.get(request.match_info["token"])
         if ex is not None:
             ex.deleted_original = True
+        self.channels.deleted.add(self._message_id(ex, request))
         await self._notify()
         return web.Response(status=204)
 
@@ -257,8 +281,9 @@ class FakeDiscord:
         ex = self.exchanges.get(request.match_info["token"])
         if ex is not None:
             ex.followups.append(call)
+        msg = self.channels.add(self._channel(ex), call.body or {}, webhook=True)
         await self._notify()
-        return self._reply(P.message(P.next_id(), self._channel(ex), call.body or {}))
+        return self._reply(msg)
 
     # ---- failure injection -------------------------------------------------------------
     def rate_limit_next_edits(self, count: int = 1, retry_after: float = 0.5) -> None:
@@ -287,6 +312,10 @@ class FakeDiscord:
             await ws.send_str(json.dumps({"op": 11}))
         elif op == 2:  # identify
             self.identifies += 1
+            self.intents = int(msg["d"].get("intents", 0))
+            if self.intents & MESSAGE_CONTENT and not self.allow_message_content:
+                await ws.close(code=4014)  # "Disallowed intent(s)"
+                return
             await self._send("READY", P.ready(uuid.uuid4().hex, self.gateway_url))
             self._ready.set()
         elif op == 6:  # resume
@@ -312,6 +341,8 @@ class FakeDiscord:
         """Dispatch INTERACTION_CREATE and start recording what the bot does with it."""
         ex = Exchange(payload, time.monotonic())
         self.exchanges[payload["token"]] = ex
+        if payload.get("guild_id"):
+            self.guild_of[int(payload["channel_id"])] = int(payload["guild_id"])
         await self._send("INTERACTION_CREATE", payload)
         return ex
 
@@ -329,3 +360,32 @@ class FakeDiscord:
         opts = [P.option(focused, value, focused=True)]
         return await self.send_interaction(P.interaction(
             4, name, opts, user_id=user_id, guild_id=guild_id, channel_id=channel_id))
+
+    async def press(self, message: dict[str, Any], custom_id: str, *, user_id: int = 1001,
+                    guild_id: int | None = 5001,
+                    permissions: int = P.MEMBER_PERMISSIONS) -> Exchange:
+        """Press a button of a message the bot sent (as Discord holds it now)."""
+        current = self.channels.messages[int(message["id"])]
+        assert custom_id in self.channels.custom_ids(current), (custom_id, current)
+        payload = P.interaction(3, "", [], user_id=user_id, guild_id=guild_id,
+                                channel_id=int(current["channel_id"]),
+                                data=P.component_data(custom_id), permissions=permissions)
+        payload["message"] = dict(current, guild_id=str(guild_id)) if guild_id else current
+        return await self.send_interaction(payload)
+
+    async def message_command(self, name: str, target: dict[str, Any], *,
+                              user_id: int = 1001, guild_id: int | None = 5001,
+                              channel_id: int = 7001) -> Exchange:
+        """Use a message context menu on ``target``."""
+        return await self.send_interaction(P.interaction(
+            2, name, [], user_id=user_id, guild_id=guild_id, channel_id=channel_id,
+            data=P.message_command_data(name, target)))
+
+    async def subcommand(self, group: str, name: str, options: dict[str, Any] | None = None,
+                         *, user_id: int = 1001, guild_id: int | None = 5001,
+                         channel_id: int = 7001, channel_type: int = 0) -> Exchange:
+        """``/group name options...``."""
+        sub = P.subcommand(name, [P.option(k, v) for k, v in (options or {}).items()])
+        return await self.send_interaction(P.interaction(
+            2, group, [sub], user_id=user_id, guild_id=guild_id, channel_id=channel_id,
+            channel_type=channel_type))

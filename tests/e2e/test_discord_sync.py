@@ -50,8 +50,14 @@ def test_sync_to_one_guild(fake, tmp_path):
     assert book["autocomplete"] is True
     length = next(o for o in by_name["oz"]["options"] if o["name"] == "length")
     assert (length["min_value"], length["max_value"]) == (1, 400)
-    assert "registered 7 commands in server 4242" in result.output
+    assert "registered 9 commands in server 4242" in result.output
     assert "/oz prompt: [length]" in result.output
+    assert "/story start prompt:" in result.output and "/story export" in result.output
+    story = {o["name"]: o for o in by_name["story"]["options"]}
+    assert story["start"]["type"] == 1 and story["start"]["options"][0]["name"] == "prompt"
+    menu = by_name["Continue in the books' voice"]
+    assert menu["type"] == 3  # a message context menu
+    assert "Continue in the books' voice (on a message" in result.output
     # REST only: no gateway connection was opened
     assert fake.identifies == 0 and not any("gateway" in c.path for c in fake.calls)
 

@@ -16,7 +16,9 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import select
 
+from bot.store import Passage, Store
 from tests.e2e.fake_reddit import FakeRedditServer
 from tests.e2e.reddit_harness import serve
 
@@ -118,3 +120,42 @@ def test_sigkill_anywhere_still_gives_exactly_one_reply(tmp_path):
             assert len(fake.replies_to(fullname)) == 1, fullname
             assert not (mention and fake.is_unread(fullname))
         assert len(summons) >= ROUNDS
+
+
+def test_continue_is_answered_exactly_once_across_a_crash(tmp_path):
+    """A `!continue` under a passage: the bot is killed right after each Reddit step of its
+    answer (posting it, marking it read, looking it up) and restarted; one reply each."""
+    with FakeRedditServer() as server:
+        fake = server.fake
+        bot = Bot(tmp_path, server.url)
+        bot.start()
+        asked: list[tuple[str, bool]] = []
+        try:
+            for step, target in KILL_AT.items():
+                link = fake.add_link("oz")
+                summons = fake.add_comment(f"reader_{step}", "u/sprenbot Ozma smiled", link,
+                                           mention=True)
+                _wait(lambda s=summons: _answered(fake, [(s, True)]), 30, "the passage")
+                (reply,) = fake.replies_to(summons)
+                fired = _arm(fake, bot, target)
+                more = fake.add_comment(f"other_{step}", "!continue", link,
+                                        parent=reply["name"], reply_to_bot=True)
+                asked.append((more, True))
+                _wait(fired.is_set, 30, f"a {step} request to kill at")
+                bot.kill()
+                fake.on_request = None
+                bot.start()
+                _wait(lambda a=list(asked): _answered(fake, a), 30, f"the continuation ({step})")
+            time.sleep(0.5)  # a late duplicate would show up now
+        finally:
+            fake.on_request = None
+            bot.kill()
+        for fullname, _ in asked:
+            (answer,) = fake.replies_to(fullname)
+            assert answer["body"].startswith("> and the wind number")
+    store = Store(f"sqlite:///{tmp_path / 'spren.db'}", salt="x")
+    with store.session() as s:  # one passage per continuation, however often it restarted
+        rows = s.scalars(select(Passage).where(Passage.relation == "continue")).all()
+        assert sorted(p.request_id for p in rows) == sorted(f for f, _ in asked)
+        assert all(p.parent_id is not None and p.state == "done" for p in rows)
+    store.dispose()

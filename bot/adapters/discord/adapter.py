@@ -5,8 +5,10 @@ cancelled. Slash commands are never synced here (not in ``on_ready``, which re-r
 reconnect): ``spren discord sync`` does that explicitly over REST via ``sync_commands``.
 
 The package splits by responsibility: ``commands`` (the command tree), ``flow`` (one
-interaction's life), ``replies`` (sending a Reply), ``streaming`` (throttled edits),
-``limits`` (cooldowns and caps), ``text`` (splitting, mentions).
+interaction's life), ``passages`` (posting a passage with its buttons), ``buttons``
+(Regenerate / Continue / Stop that survive restarts), ``story`` (story threads),
+``replies`` (sending a Reply), ``streaming`` (throttled edits), ``limits`` (cooldowns and
+caps), ``text`` (splitting, mentions).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import yarl
 from discord import app_commands
 
 from bot import metrics
+from bot.adapters.discord.buttons import PassageButton
 from bot.adapters.discord.commands import add_commands
 from bot.adapters.discord.connect import (
     UNREACHABLE,
@@ -30,14 +33,18 @@ from bot.adapters.discord.connect import (
     quiet_discord_tracebacks,
 )
 from bot.adapters.discord.flow import InteractionFlow
-from bot.adapters.discord.replies import NO_MENTIONS, send_private
+from bot.adapters.discord.replies import NO_MENTIONS
+from bot.adapters.discord.story import StoryThreads
 from bot.config import Config, DiscordConfig
 from bot.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-ERROR_MESSAGE = ("Something went wrong on our side; it has been logged. "
-                 "Please try again in a minute.")
+MESSAGE_CONTENT_HELP = (
+    "Discord refused the Message Content intent that [discord] message_content = true asks "
+    "for: tick it in the Developer Portal (your application → Bot → Privileged Gateway "
+    "Intents → Message Content), or set message_content = false (readers then add to a "
+    "story by mentioning the bot)")
 
 
 def discord_config(cfg: Config) -> DiscordConfig:
@@ -71,26 +78,36 @@ class SprenTree(app_commands.CommandTree):
         """Log the details; show the user a short private message."""
         cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         name = interaction.command.name if interaction.command else "?"
-        log.error("/%s failed (interaction %s)", name, interaction.id, exc_info=cause)
-        metrics.error("discord", cause)
-        try:
-            await send_private(interaction, ERROR_MESSAGE)
-        except discord.HTTPException:
-            log.warning("could not tell the user about the failure of /%s", name,
-                        exc_info=True)
         if self.flow is not None:
-            await self.flow.record(interaction, name, "error", f"{type(cause).__name__}: {cause}")
+            await self.flow.fail(interaction, name, cause)
+        else:
+            log.error("/%s failed (interaction %s)", name, interaction.id, exc_info=cause)
+
+
+def intents_for(dcfg: DiscordConfig) -> discord.Intents:
+    """Servers (for interactions) and their messages (story threads); Message Content, the
+    one privileged intent, only when ``[discord] message_content`` asks for it."""
+    return discord.Intents(guilds=True, guild_messages=True,
+                           message_content=dcfg.message_content)
 
 
 class SprenClient(discord.Client):
-    """A client that needs no privileged intents: it only serves interactions."""
+    """Serves interactions, passage buttons and the messages of story threads."""
 
-    def __init__(self, cfg: Config, flow: InteractionFlow | None):
-        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_MENTIONS)
+    def __init__(self, cfg: Config, flow: InteractionFlow | None,
+                 stories: StoryThreads | None = None):
+        super().__init__(intents=intents_for(discord_config(cfg)),
+                         allowed_mentions=NO_MENTIONS)
         self.tree = SprenTree(self)
         self.tree.flow = flow
-        add_commands(self.tree, cfg, flow)
+        self.presses = flow  # passage buttons hand their presses to it (see buttons.py)
+        self.stories = stories
+        add_commands(self.tree, cfg, flow, stories)
         self._sessions = 0
+
+    async def setup_hook(self) -> None:
+        # buttons on messages sent before a restart keep working: the class is the handler
+        self.add_dynamic_items(PassageButton)
 
     async def on_ready(self) -> None:
         # deliberately no tree.sync() here: on_ready runs again after every reconnect
@@ -106,6 +123,10 @@ class SprenClient(discord.Client):
         log.info("Discord: gateway session resumed")
         metrics.discord_reconnect()
 
+    async def on_message(self, message: discord.Message) -> None:
+        if self.stories is not None and self.user is not None:
+            await self.stories.on_message(message, self.user.id)
+
 
 class DiscordAdapter:
     """Serves the slash commands of one bot account until cancelled."""
@@ -117,6 +138,7 @@ class DiscordAdapter:
         self.token = token
         self.dcfg = discord_config(app.cfg)
         self.flow = InteractionFlow(app, self.dcfg)
+        self.stories = StoryThreads(self.flow, app.dispatcher.stories.tree)
         self.client: SprenClient | None = None
 
     async def run(self) -> None:
@@ -126,7 +148,7 @@ class DiscordAdapter:
             where = [f"the Discord API at {discord.http.Route.BASE}"]
 
             async def start() -> None:
-                self.client = client = SprenClient(self.app.cfg, self.flow)
+                self.client = client = SprenClient(self.app.cfg, self.flow, self.stories)
                 metrics.watch("spren_discord_gateway_latency_seconds", lambda: client.latency)
                 async with self.client:
                     try:
@@ -138,6 +160,8 @@ class DiscordAdapter:
                         await self.client.connect(reconnect=True)
                     except discord.LoginFailure as exc:
                         raise ConfigError(_token_help(self.dcfg)) from exc
+                    except discord.PrivilegedIntentsRequired as exc:
+                        raise ConfigError(MESSAGE_CONTENT_HELP) from exc
                     finally:
                         metrics.watch("spren_discord_gateway_latency_seconds", None)
                         await self._stop_handlers()

@@ -11,8 +11,10 @@ import discord
 from discord import app_commands
 
 from bot.config import Config
+from bot.stories.text import message_prompt
 
 MAX_SEED = 2**31 - 1
+CONTINUE_MENU = "Continue in the books' voice"
 
 
 def _passage_command(cfg: Config, flow) -> app_commands.Command:
@@ -83,10 +85,43 @@ def _simple_command(flow, name: str, description: str) -> app_commands.Command:
     return app_commands.Command(name=name, callback=simple, description=description)
 
 
-def add_commands(tree: app_commands.CommandTree, cfg: Config, flow) -> None:
-    """Register every command on ``tree``; ``flow`` may be None when only syncing."""
+def _story_group(cfg: Config, flow, stories) -> app_commands.Group:
+    """``/story start prompt`` (a thread where the story grows) and ``/story export``."""
+    group = app_commands.Group(name="story", description="Write a story together in a thread")
+    Prompt = app_commands.Range[str, 1, max(1, min(cfg.bot.max_prompt_chars, 6000))]
+
+    @group.command(name="start", description="Start a story in a new thread; every message "
+                                             "there continues it")
+    @app_commands.describe(prompt="How the story starts; the bot writes the first passage")
+    async def start(interaction: discord.Interaction, prompt: Prompt) -> None:
+        await stories.start(interaction, prompt)
+
+    @group.command(name="export", description="This thread's story as a Markdown file")
+    async def export(interaction: discord.Interaction) -> None:
+        await flow.answer(interaction, "export")
+
+    return group
+
+
+def _continue_menu(cfg: Config, flow) -> app_commands.ContextMenu:
+    """Right-click a message → Apps → "Continue in the books' voice": it is the prompt."""
+
+    async def continue_message(interaction: discord.Interaction,
+                               message: discord.Message) -> None:
+        heading = message_prompt(message.content, cfg.bot.max_prompt_chars)
+        await flow.generate(interaction, "continue_message", {"text": message.content},
+                            heading=heading or None)
+
+    return app_commands.ContextMenu(name=CONTINUE_MENU, callback=continue_message)
+
+
+def add_commands(tree: app_commands.CommandTree, cfg: Config, flow, stories=None) -> None:
+    """Register every command on ``tree``; ``flow`` and ``stories`` may be None when only
+    syncing."""
+    tree.add_command(_continue_menu(cfg, flow))
     for command in (
         _passage_command(cfg, flow),
+        _story_group(cfg, flow, stories),
         _sentiment_command(flow),
         _wordcount_command(flow),
         _simple_command(flow, "queue", "Your place in the generation queue, and its length"),

@@ -32,6 +32,7 @@ class ThrottledMessage:
         self._latest: str | None = None
         self._shown: str | None = None
         self._final = False
+        self._force = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self.edits = 0
@@ -43,9 +44,11 @@ class ThrottledMessage:
         self._latest = content
         self._kick()
 
-    async def finish(self, content: str) -> None:
-        """Show the final content and wait until it has been sent; raises if that edit fails."""
-        self._latest, self._final = content, True
+    async def finish(self, content: str, always: bool = False) -> None:
+        """Show the final content and wait until it has been sent; raises if that edit fails.
+        ``always`` sends it even when it is what the message already shows (the edit may
+        change more than the text, e.g. the buttons)."""
+        self._latest, self._final, self._force = content, True, always
         self._kick()
         if self._task is not None:
             await self._task
@@ -58,6 +61,12 @@ class ThrottledMessage:
             self._wake.set()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    def cancel(self) -> None:
+        """Stop at once, an edit in flight included (the passage was cancelled)."""
+        self._final = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
     def _kick(self) -> None:
         self._wake.set()
         if self._task is None:
@@ -69,7 +78,7 @@ class ThrottledMessage:
             async with self._throttler:
                 self._wake.clear()
                 content, final = self._latest, self._final
-                if content is not None and content != self._shown:
+                if content is not None and (content != self._shown or final and self._force):
                     await self._send(content, final)
             if final:
                 return

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from bot.stories.export import passage_markdown
+
 MESSAGE_LIMIT = 2000  # characters in one message's content
 EMBED_LIMIT = 4096  # characters in one embed description
 ZWSP = "\u200b"
@@ -54,19 +56,10 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return pieces
 
 
-def escape_markdown(text: str) -> str:
-    """Backslash the characters Discord markdown would interpret."""
-    return re.sub(r"([\\*_~`|])", r"\\\1", text)
-
-
 def passage_text(prompt: str | None, text: str) -> str:
-    """The passage as shown: the user's prompt in bold, then what the model wrote."""
-    body = neutralise_mentions(text)
-    if not prompt:
-        return body
-    # the model may continue mid-word or with a new word; only the latter needs a space
-    gap = " " if body[:1].isalnum() else ""
-    return f"**{neutralise_mentions(escape_markdown(prompt))}**{gap}{body}"
+    """The passage as shown: the user's prompt in bold, then what the model wrote (the same
+    Markdown a story export has), with mentions broken."""
+    return neutralise_mentions(passage_markdown(prompt, text))
 
 
 def spoiler(piece: str) -> str:

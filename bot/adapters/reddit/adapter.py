@@ -10,6 +10,7 @@ comments before it is posted again, and inbox items are marked read only once fi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import re
@@ -32,6 +33,7 @@ from bot.adapters.reddit.client import (
     credentials_from_env,
 )
 from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
+from bot.adapters.reddit.passages import passage_request, reply_text
 from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
 from bot.adapters.reddit.text import (
     OPT_IN,
@@ -46,7 +48,6 @@ from bot.adapters.reddit.text import (
     mention_pattern,
 )
 from bot.errors import ConfigError
-from bot.messages import Request
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class RedditAdapter:
         self._net = ThreadPoolExecutor(1, thread_name_prefix="reddit-net")
         self._mention: re.Pattern[str] | None = None
         self._keyword = keyword_pattern(self.keyword)
+        self._continue = (keyword_pattern(self.rc.continue_keyword)
+                          if self.rc.continue_keyword else None)
         self._replied: dict[str, str] = {}  # summons fullname -> the bot's reply
         self._inflight: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
@@ -192,6 +195,10 @@ class RedditAdapter:
             await self._db(self.ledger.set_opt_out, key, out)
             log.info("reddit: a user opted %s", "out" if out else "in")
             return await self._record(s, key, "", "skipped", "opt-out" if out else "opt-in")
+        if s.kind == "reply" and self._continue is not None \
+                and (more := find_trigger(s.body, self._continue)) is not None:
+            return await self._ingest_continue(dataclasses.replace(s, kind="continue"), key,
+                                               more)
         raw = self._trigger(s)
         if raw is None:
             return s.from_inbox and await self._record(s, key, "", "skipped", "no summons")
@@ -209,6 +216,22 @@ class RedditAdapter:
             metrics.filter_action("reddit", reason)
             return await self._record(s, key, prompt, "skipped", reason)
         await self._record(s, key, prompt, "queued", None)
+        return False
+
+    async def _ingest_continue(self, s: Summon, key: str, raw: str) -> bool:
+        """A reply under one of the bot's passages asking for the next one: the same guards
+        as any summons, except that being under the bot's comment is the point."""
+        text = clean_prompt(raw, self.cfg.bot.max_prompt_chars, "")
+        reason = None
+        if await self._db(self.ledger.summons_answered_by, s.parent_id) is None:
+            reason = "not under a passage"
+        if reason is None:
+            facts = await self._db(self.ledger.facts, s, key, _now())
+            reason = skip_reason(s, self.me, self.rc, facts)
+        if reason:
+            log.info("reddit: skipped %s (%s)", s.fullname, reason)
+            return await self._record(s, key, text, "skipped", reason)
+        await self._record(s, key, text, "queued", None)
         return False
 
     def _trigger(self, s: Summon) -> str | None:
@@ -286,13 +309,14 @@ class RedditAdapter:
     async def _generate(self, row: Row, live: Summon) -> Row | None:
         """Generate through the Dispatcher; store text and seed before any post."""
         await self._db(self.ledger.update, row.fullname, state="generating")
-        req = Request(platform="reddit", user=(live.author or "").lower(),
-                      command=self.cfg.bot.generate_command,
-                      args={"prompt": row.prompt, "seed": row.seed},
-                      channel=row.subreddit, request_id=row.fullname)
-        reply = await self.app.dispatcher.handle(req)
+        parent = await self._db(self.ledger.summons_answered_by, live.parent_id) \
+            if row.kind == "continue" else None
+        if row.kind == "continue" and parent is None:
+            return await self._finish(row, "skipped", "not under a passage")
+        reply = await self.app.dispatcher.handle(
+            passage_request(row, live, self.cfg.bot.generate_command, parent))
         if reply.outcome == "ok":
-            passage = join_passage(str(reply.meta.get("prompt") or row.prompt), reply.text)
+            passage = reply_text(row, reply)
             await self._db(self.ledger.update, row.fullname, state="ready", output=passage,
                            seed=reply.meta.get("seed", row.seed), error=None)
             return await self._db(self.ledger.get, row.fullname)

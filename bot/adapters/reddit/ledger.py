@@ -2,7 +2,9 @@
 
 Synchronous (SQLAlchemy); the adapter calls it from a worker thread. Every row is keyed by
 the summoning item's fullname, so a summons seen twice (inbox and stream, or after a
-restart) is one row. States: queued -> generating -> ready (output and seed stored) ->
+restart) is one row. A ``continue`` row is a reply under one of the bot's passages asking for
+the next one; it is found through the ``reply_fullname`` of the summons that passage answered.
+States: queued -> generating -> ready (output and seed stored) ->
 posting -> posted, or failed / skipped; the guards run before the insert, so a row starts
 as queued or skipped (`seen` is accepted as unfinished but not written). A row in
 `posting` may already have its reply on Reddit: it is reconciled against the bot's own
@@ -144,6 +146,14 @@ class Ledger:
         """Rows this process may write: unclaimed, claimed by it, or (given now) expired."""
         free = or_(RedditItem.claimed_by.is_(None), RedditItem.claimed_by == self.owner)
         return free if now is None else or_(free, RedditItem.claimed_until < now)
+
+    def summons_answered_by(self, reply_fullname: str | None) -> str | None:
+        """The summons one of the bot's comments answered (its passage's request id)."""
+        if not reply_fullname:
+            return None
+        with self.store.session() as s:
+            return s.scalar(select(RedditItem.fullname)
+                            .where(RedditItem.reply_fullname == reply_fullname).limit(1))
 
     def update(self, fullname: str, **fields) -> None:
         """Change fields of one row in one transaction; LostClaim if another process holds

@@ -15,7 +15,7 @@ class Summon:
     """A comment or message that may call the bot, as plain data (no lazy praw objects)."""
 
     fullname: str
-    kind: str  # mention | keyword | reply | message
+    kind: str  # mention | keyword | reply | message | continue (a reply asking for more)
     body: str
     author: str | None  # None when the account is deleted
     subreddit: str | None = None  # lower case
@@ -73,7 +73,9 @@ def skip_reason(s: Summon, me: str, rc: RedditConfig, facts: Facts) -> str | Non
     checks = [
         ((s.author or "").lower() in _lower(rc.ignore_users), "ignored user"),
         (facts.opted_out, "opted out"),
-        (s.parent_is_me or facts.parent_is_bot_reply, "summon chain"),
+        # a reply under the bot's own may only ask it to continue (no summons chains)
+        (s.kind != "continue" and (s.parent_is_me or facts.parent_is_bot_reply),
+         "summon chain"),
         (facts.banned, "banned from subreddit"),
         (s.removed or s.body.strip() in GONE_BODIES, "target deleted"),
         (facts.thread_replies >= rc.per_thread_cap, "thread cap reached"),

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot import migrate
-from bot.adapters.reddit.adapter import backoff, credentials_from_env, join_passage
+from bot.adapters.reddit.adapter import backoff, credentials_from_env
 from bot.adapters.reddit.ledger import Ledger
+from bot.adapters.reddit.passages import join_passage
 from bot.adapters.reddit.rules import Summon
 from bot.config import load_config
 from bot.errors import ConfigError
