@@ -11,9 +11,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from bot.store import Passage, Store, Story, utcnow
@@ -147,7 +148,8 @@ class PassageTree:
         if platforms is not None:
             query = query.where(Passage.platform.in_(platforms))
         with self.store.session() as s:
-            return s.execute(query.values(state="interrupted", finished_at=utcnow())).rowcount
+            done = s.execute(query.values(state="interrupted", finished_at=utcnow()))
+            return cast(CursorResult[Any], done).rowcount
 
     # ---- reading passages ---------------------------------------------------------------
     def get(self, pid: int) -> PassageInfo | None:

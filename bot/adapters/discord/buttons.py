@@ -43,11 +43,11 @@ class PassageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEM
         self.action, self.rid = action, rid
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction,  # type: ignore[override]
+    async def from_custom_id(cls, interaction: discord.Interaction,
                              item: discord.ui.Item[Any], match: re.Match[str]) -> PassageButton:
         return cls(match["action"], match["rid"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def callback(self, interaction: discord.Interaction) -> None:
         handler: PressHandler | None = getattr(interaction.client, "presses", None)
         if handler is not None:
             await handler.press(interaction, ACTIONS[self.action], self.rid)

@@ -67,14 +67,14 @@ class ChannelSurface:
 
     async def show(self, content: str, view: discord.ui.View | None) -> None:
         if self.message is None:
-            extra: dict[str, Any] = {"reference": self.reference} if self.reference else {}
-            self.message = await self.channel.send(content, view=view,
-                                                   allowed_mentions=NO_MENTIONS, **extra)
+            extra = _with(view, self.reference)
+            self.message = await self.channel.send(content, allowed_mentions=NO_MENTIONS,
+                                                   **extra)
         else:
             await self.message.edit(content=content, view=view, allowed_mentions=NO_MENTIONS)
 
     async def more(self, content: str, view: discord.ui.View | None) -> None:
-        await self.channel.send(content, view=view, allowed_mentions=NO_MENTIONS)
+        await self.channel.send(content, allowed_mentions=NO_MENTIONS, **_with(view, None))
 
     async def refuse(self, reply: Reply) -> None:
         if self.message is not None:  # the queue line that was showing
@@ -89,6 +89,13 @@ class ChannelSurface:
         for piece in text.plain_messages(reply.text):
             await self.channel.send(piece, allowed_mentions=NO_MENTIONS,
                                     delete_after=NOTE_TTL_S, **extra)
+
+
+def _with(view: discord.ui.View | None,
+          reference: discord.Message | None) -> dict[str, Any]:
+    """Optional keywords of a send (discord.py wants them absent rather than None)."""
+    extra: dict[str, Any] = {"view": view} if view is not None else {}
+    return extra | ({"reference": reference} if reference is not None else {})
 
 
 class Passages:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 READER_MESSAGES = (discord.MessageType.default, discord.MessageType.reply)
 NO_THREADS = ("I may not start a thread here: I need the Create Public Threads and Send "
               "Messages in Threads permissions in this channel.")
-AUTO_ARCHIVE_MINUTES = 10080  # a week of quiet before Discord hides the thread
+AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week of quiet before Discord hides it
 
 
 class StoryThreads:
@@ -143,7 +143,7 @@ def _without_mention(content: str, me: int) -> str:
 def _may_manage(message: discord.Message) -> bool:
     """Whether the author may manage messages here (False when Discord did not say)."""
     try:
-        perms = message.channel.permissions_for(message.author)  # type: ignore[union-attr,arg-type]
+        perms = message.channel.permissions_for(message.author)  # type: ignore[arg-type]
     except (AttributeError, TypeError, ValueError):
         return False
     return bool(perms.manage_messages)

@@ -312,7 +312,8 @@ class RedditAdapter:
         parent = await self._db(self.ledger.summons_answered_by, live.parent_id) \
             if row.kind == "continue" else None
         if row.kind == "continue" and parent is None:
-            return await self._finish(row, "skipped", "not under a passage")
+            await self._finish(row, "skipped", "not under a passage")
+            return None
         reply = await self.app.dispatcher.handle(
             passage_request(row, live, self.cfg.bot.generate_command, parent))
         if reply.outcome == "ok":
