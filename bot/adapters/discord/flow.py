@@ -88,8 +88,7 @@ class InteractionFlow:
             if command == "stop":
                 await self.answer(interaction, command, {"parent": rid})
                 return
-            why = await self.app.dispatcher.stories.refusal(
-                to_request(interaction, command, {"parent": rid}))
+            why = await self._quick_refusal(to_request(interaction, command, {"parent": rid}))
             if why is not None:  # say so privately, before a public "thinking…"
                 await send_private(interaction, why[:1].upper() + why[1:])
                 await self.record(interaction, command, "refused", why)
@@ -97,6 +96,16 @@ class InteractionFlow:
             await self.generate(interaction, command, {"parent": rid})
         except Exception as exc:  # discord.py would only log a button's failure
             await self.fail(interaction, command, exc)
+
+    async def _quick_refusal(self, req: Request) -> str | None:
+        """Why the Dispatcher would refuse this press, if it can tell within quick_answer_s;
+        a slower database leaves the verdict to after the defer (Discord waits 3 s, no more)."""
+        check = asyncio.create_task(self.app.dispatcher.stories.refusal(req))
+        done, _ = await asyncio.wait({check}, timeout=self.quick_answer_s)
+        if not done:
+            check.cancel()
+            return None
+        return check.result()
 
     def spoilers(self, guild_id: int | None) -> bool:
         """Whether passages in this server hide behind spoiler tags."""
