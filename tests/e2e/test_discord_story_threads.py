@@ -55,7 +55,7 @@ def _export_passages(markdown: str) -> list[str]:
     out = []
     for block in re.split(r"(?m)^## ", markdown)[1:]:
         lines = block.split("\n")[1:]
-        body = [ln for ln in lines if not (ln.startswith("*seed") or ln.startswith("> "))]
+        body = [ln for ln in lines if not ln.startswith(("*seed", "> "))]
         out.append("\n".join(body).strip())
     return out
 
@@ -95,7 +95,7 @@ def test_three_readers_continue_the_story_and_the_export_matches_the_thread(
     shown_in_thread = [plain(m["content"]) for m in _passage_messages(fake, thread_id)]
     assert shown_in_thread == [shown(PROMPT, root.output)] + [r.output.strip()
                                                                 for r in continued]
-    replies = [m for m in _passage_messages(fake, thread_id)[1:]]
+    replies = _passage_messages(fake, thread_id)[1:]
     assert all(m.get("message_reference") for m in replies)  # each answers its reader
     (call,) = [c for c in export.sends() if c.files]
     (md,) = call.files
@@ -128,9 +128,9 @@ def test_message_content_not_granted_is_one_clear_error(tmp_path):
     cfg = make_config(tmp_path, message_content=True)
 
     async def scenario():
-        async with FakeDiscord(allow_message_content=False) as fake:
-            async with running_bot(cfg, None, fake):
-                pass
+        async with FakeDiscord(allow_message_content=False) as fake, \
+                running_bot(cfg, None, fake):
+            pass
 
     with pytest.raises(ConfigError, match="Message Content intent") as err:
         asyncio.run(scenario())
