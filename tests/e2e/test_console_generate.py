@@ -50,31 +50,3 @@ def test_bad_generation_options_are_refused_clearly(tmp_path, tiny_model_dir):
     assert "length='100000' is out of range: use a whole number 1..400" in lines[1]
     assert "give me the start of a passage" in lines[2]
 
-
-def _passages(home: Path) -> list[tuple]:
-    db = sqlite3.connect(home / "spren.db")
-    try:
-        return db.execute("SELECT id, relation, parent_id, prompt, context, output, seed "
-                          "FROM passages ORDER BY id").fetchall()
-    finally:
-        db.close()
-
-
-def test_continue_and_regen_work_on_the_last_passage_even_after_a_restart(tmp_path,
-                                                                          tiny_model_dir):
-    proc = chat(tmp_path, tiny_model_dir, ["/continue", "/oz Dorothy walked seed=7",
-                                           "/continue", "/regen"])
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("! there is no finished passage to work from yet")
-    root, cont, regen = _passages(tmp_path)
-    assert (cont[1], cont[2], cont[3]) == ("continue", root[0], "")
-    assert cont[4] == "Dorothy walked" + root[5]  # the passage so far, as it ended
-    assert (regen[1], regen[2], regen[4]) == ("regenerate", cont[0], cont[4])  # the last one
-    assert regen[6] != cont[6]
-    assert f"…{cont[5]}\n" in proc.stdout and f"↻{regen[5]}\n" in proc.stdout
-    # a new process: the last passage is found in the database
-    again = chat(tmp_path, tiny_model_dir, ["/continue The Lion roared."])
-    assert again.returncode == 0, again.stderr
-    *_, last = _passages(tmp_path)
-    assert (last[1], last[2], last[3]) == ("continue", regen[0], "The Lion roared.")
-    assert last[4] == f"Dorothy walked{root[5]}{regen[5]}".rstrip() + "\n\nThe Lion roared."

@@ -56,7 +56,8 @@ def test_continue_replies_with_the_next_passage(server, tmp_path):
                             parent=reply["name"], reply_to_bot=True)
     chain = fake.add_comment("bob", "u/sprenbot again please", link, parent=reply["name"],
                              reply_to_bot=True)
-    asyncio.run(run_until(cfg, lambda: _finished(cfg, more, chain)))
+    # marked read only after the reply is recorded: wait for both
+    asyncio.run(run_until(cfg, lambda: _finished(cfg, more, chain) and not fake.is_unread(more)))
     (answer,) = fake.replies_to(more)
     assert answer["parent_id"] == more and answer["body"].startswith("> and the wind number")
     assert "I am a bot" in answer["body"]
