@@ -2,7 +2,12 @@
 
 It records every request, keeps one ``Exchange`` per interaction it dispatched (callback,
 edits of the original message, follow-ups) and can answer the next edit(s) with a 429.
-Answers carry ``Content-Type: application/json`` exactly, as discord.py requires.
+Messages the bot sends, with their buttons, and the threads it starts live in ``channels``
+(``fake_discord_channels``), so a test can press a button (``press``: a MESSAGE_COMPONENT
+interaction carrying the message), use a message context menu (``message_command``), post
+as a member (``channels.member_says``: MESSAGE_CREATE), even against a restarted bot. It
+refuses the Message Content intent at IDENTIFY (close 4014) when told the portal has not
+allowed it. Answers carry ``Content-Type: application/json`` exactly, as discord.py requires.
 """
 
 from __future__ import annotations
