@@ -33,7 +33,7 @@ from bot.adapters.reddit.client import (
     credentials_from_env,
 )
 from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
-from bot.adapters.reddit.passages import passage_request, reply_text
+from bot.adapters.reddit.passages import continue_reason, passage_request, reply_text
 from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
 from bot.adapters.reddit.text import (
     OPT_IN,
@@ -219,20 +219,12 @@ class RedditAdapter:
         return False
 
     async def _ingest_continue(self, s: Summon, key: str, raw: str) -> bool:
-        """A reply under one of the bot's passages asking for the next one: the same guards
-        as any summons, except that being under the bot's comment is the point."""
+        """A reply under one of the bot's passages asking for the next one."""
         text = clean_prompt(raw, self.cfg.bot.max_prompt_chars, "")
-        reason = None
-        if await self._db(self.ledger.summons_answered_by, s.parent_id) is None:
-            reason = "not under a passage"
-        if reason is None:
-            facts = await self._db(self.ledger.facts, s, key, _now())
-            reason = skip_reason(s, self.me, self.rc, facts)
+        reason = await self._db(continue_reason, self.ledger, s, key, self.me, self.rc, _now())
         if reason:
             log.info("reddit: skipped %s (%s)", s.fullname, reason)
-            return await self._record(s, key, text, "skipped", reason)
-        await self._record(s, key, text, "queued", None)
-        return False
+        return await self._record(s, key, text, "skipped" if reason else "queued", reason)
 
     def _trigger(self, s: Summon) -> str | None:
         """The text after the bot's name or keyword, if the item summons the bot."""

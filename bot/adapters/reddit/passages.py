@@ -7,10 +7,12 @@ passage is found by the summons it answered: its request id).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from bot.adapters.reddit.ledger import Row
-from bot.adapters.reddit.rules import Summon
+from bot.adapters.reddit.ledger import Ledger, Row
+from bot.adapters.reddit.rules import Summon, skip_reason
+from bot.config import RedditConfig
 from bot.messages import Reply, Request
 
 
@@ -21,6 +23,16 @@ def join_passage(prompt: str, continuation: str) -> str:
         return prompt
     glue = "" if continuation[0] in ".,;:!?'’”)" else " "
     return f"{prompt}{glue}{continuation}"
+
+
+def continue_reason(ledger: Ledger, s: Summon, author_key: str, me: str, rc: RedditConfig,
+                    now: datetime) -> str | None:
+    """Why a ``!continue`` reply must not be answered: it is not under one of the bot's
+    passages, or any guard of a summons refuses it (except the chain rule: being under the
+    bot's comment is the point). Blocking (the ledger): run it on a worker thread."""
+    if ledger.summons_answered_by(s.parent_id) is None:
+        return "not under a passage"
+    return skip_reason(s, me, rc, ledger.facts(s, author_key, now))
 
 
 def passage_request(row: Row, live: Summon, generate_command: str,
