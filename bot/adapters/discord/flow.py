@@ -16,7 +16,6 @@ import discord
 from discord import app_commands
 
 from bot import logs, metrics
-from bot.adapters.discord import text
 from bot.adapters.discord.limits import Admission, Limits, Where
 from bot.adapters.discord.passages import InteractionSurface, Passages
 from bot.adapters.discord.replies import send_private, send_reply
