@@ -10,7 +10,6 @@ from bot.app import open_store
 from bot.errors import BadRequest
 from bot.ingest import Ingestor
 from bot.store import Book, BookChart, BookText, Chapter, GuardIndex, Sentence
-from engine.errors import CorpusError
 from tests.bot.conftest import FEW, OZ, make_config
 
 
@@ -100,11 +99,11 @@ def test_code_flag_and_aliases(tmp_path):
 
 def test_bad_paths_change_nothing(fresh):
     cfg, store, home = fresh
-    with pytest.raises(CorpusError):
-        Ingestor(store, cfg).run([home / "missing.txt"])
     (home / "notes.docx").write_bytes(b"PK\x03\x04")
-    with pytest.raises(CorpusError):
-        Ingestor(store, cfg).run([home / "notes.docx"])
+    results = Ingestor(store, cfg).run([home / "missing.txt", home / "notes.docx"])
+    # each bad path gets its own failed line saying why; neither stops the other
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert "missing.txt" in results[0].error and "notes.docx" in results[1].error
     with store.session() as s:
         assert s.scalar(select(func.count(Book.id))) == 0
 

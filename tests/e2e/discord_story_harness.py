@@ -20,7 +20,7 @@ class SlowEngine:
     """The real generator, with a pause after every streamed token: a long passage takes
     seconds, so Stop can be pressed while it is written. Nothing else changes."""
 
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, generator: Any, per_token_s: float):
         self.generator, self.per_token_s = generator, per_token_s
