@@ -176,3 +176,21 @@ def test_ranges_apply_to_environment_and_flags_too():
         load_config(None, environ={"SPREN_GENERATION__TOP_P": "7.5"})
     with pytest.raises(ConfigError, match=r"\[limits\] cheap_workers = 0"):
         load_config(None, environ={}, overrides={"limits": {"cheap_workers": "0"}})
+
+
+def test_the_example_documents_every_key_and_the_readme_every_limit():
+    import dataclasses
+    import tomllib
+
+    from bot.config import SECTIONS, _section_type
+
+    example = tomllib.loads((REPO_ROOT / "config.example.toml").read_text())
+    missing = [f"[{name}] {f.name}" for name in SECTIONS
+               for f in dataclasses.fields(_section_type(name))
+               if f.name not in example.get(name, {})]
+    assert missing == [], f"config.example.toml lacks {missing}"
+    readme = (REPO_ROOT / "README.md").read_text()
+    limits = readme[readme.index("## Limits"):readme.index("\n## ", readme.index("## Limits"))]
+    for name in ("ingest", "limits"):
+        for f in dataclasses.fields(_section_type(name)):
+            assert f"`{f.name}`" in limits or f"`[{name}] {f.name}`" in limits, f.name
