@@ -18,6 +18,7 @@ from bot import metrics, migrate, monitor
 from bot.config import Config, QueueConfig
 from bot.dispatch import Dispatcher
 from bot.errors import ConfigError
+from bot.safety.privacy import retention_loop
 from bot.stats_service import StatsService
 from bot.store import GuardIndex, Store, load_salt
 from bot.stories import PassageTree
@@ -174,8 +175,14 @@ async def open_app(cfg: Config, *, generator: Any = None,
             service = GenerationService.from_config(generator, queue_config(cfg, engines))
             await service.start()
         await asyncio.to_thread(stats.warm)
-        dispatcher = Dispatcher(cfg, store, stats, service)
-        yield App(cfg, store, stats, service, dispatcher)
+        dispatcher = await asyncio.to_thread(Dispatcher, cfg, store, stats, service)
+        retention = asyncio.create_task(retention_loop(
+            store, cfg.privacy.keep_days, cfg.privacy.purge_interval_h * 3600), name="retention")
+        try:
+            yield App(cfg, store, stats, service, dispatcher)
+        finally:
+            retention.cancel()
+            await asyncio.gather(retention, return_exceptions=True)
     finally:
         if service is not None:
             await service.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 import types
 import typing
@@ -96,6 +97,32 @@ class GuardConfig:
 class StatsConfig:
     ewma_span: int = 200
     chart_dir: str = ""
+
+
+# Ordinary words in the maintained list that books use innocently (checked on the Oz books).
+FILTER_ALLOW = ["escort", "girl on", "tied up", "big black", "undressing", "hoe", "poof", "scat",
+                "tit", "cum", "bondage"]
+
+
+@dataclass
+class FilterConfig:
+    enabled: bool = True
+    action: str = "mask"  # mask | regenerate | refuse
+    wordlists: list[str] = field(default_factory=lambda: ["english"])
+    block: list[str] = field(default_factory=list)
+    allow: list[str] = field(default_factory=lambda: list(FILTER_ALLOW))
+    max_regenerations: int = 2
+
+
+@dataclass
+class SpoilersConfig:
+    default_policy: str = "all"  # all | none | first N | through <book code>
+
+
+@dataclass
+class PrivacyConfig:
+    keep_days: int = 30  # logged prompts and passages older than this are deleted; 0 keeps
+    purge_interval_h: float = 6.0
 
 
 @dataclass
@@ -204,6 +231,9 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     stories: StoriesConfig = field(default_factory=StoriesConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    spoilers: SpoilersConfig = field(default_factory=SpoilersConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     discord: DiscordConfig | None = None
     reddit: RedditConfig | None = None
     source: str = "built-in demo settings"
@@ -345,6 +375,7 @@ def _validate(cfg: Config) -> None:
         if getattr(cfg.stories, key) not in PRESS_POLICIES:
             raise ConfigError(f"[stories] {key} must be one of {', '.join(PRESS_POLICIES)}, "
                               f"got {getattr(cfg.stories, key)!r}")
+    _validate_safety(cfg)
     _validate_ops(cfg)
 
 
@@ -359,6 +390,25 @@ def _validate_ops(cfg: Config) -> None:
                           f"got {cfg.log.level!r}")
     if cfg.metrics.listen.strip():
         parse_listen(cfg.metrics.listen)
+
+
+def _validate_safety(cfg: Config) -> None:
+    if cfg.filter.action not in FILTER_ACTIONS:
+        raise ConfigError(f"[filter] action must be one of {', '.join(FILTER_ACTIONS)}, "
+                          f"got {cfg.filter.action!r}")
+    if not 0 <= cfg.filter.max_regenerations <= 10:
+        raise ConfigError("[filter] max_regenerations must be between 0 and 10")
+    if not re.fullmatch(r"all|none|first(\s+\d{1,3})?|(through\s+)?[\w-]+",
+                        " ".join(cfg.spoilers.default_policy.lower().split())):
+        raise ConfigError("[spoilers] default_policy must be 'all', 'none', 'first N' or "
+                          f"'through <book code>', got {cfg.spoilers.default_policy!r}")
+    if cfg.privacy.keep_days < 0:
+        raise ConfigError("[privacy] keep_days must be 0 (keep) or a number of days")
+    if cfg.privacy.purge_interval_h <= 0:
+        raise ConfigError("[privacy] purge_interval_h must be more than 0")
+
+
+FILTER_ACTIONS = ("mask", "regenerate", "refuse")
 
 
 def load_config(

@@ -64,12 +64,16 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("limits", "user_burst"): (1, 1_000_000),
     ("limits", "reply_cache_mb"): (0.0, 65_536.0),
     ("stories", "max_passages"): (1, 1_000_000),
+    ("filter", "max_regenerations"): (0, 10),
+    ("privacy", "keep_days"): (0, 36_500),
+    ("privacy", "purge_interval_h"): (0.01, 24 * 365.0),
 }
 
 # Names the generation command may not take: they are commands already (or console words).
 RESERVED_COMMANDS = frozenset({"help", "books", "sentiment", "wordcount", "queue", "about",
                                "quit", "exit", "optout", "optin", "continue", "regen",
-                               "regenerate", "stop", "export", "story"})
+                               "regenerate", "stop", "export", "story", "progress",
+                               "forget-me", "forgetme", "forget_me", "mod"})
 
 
 def _fmt(x: float) -> str:

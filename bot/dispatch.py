@@ -13,12 +13,15 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import logs, metrics, options
-from bot.cheap import CheapPath
+from bot.cheap import CheapPath, Handler
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
 from bot.messages import EventCallback, Reply, Request
 from bot.parsing import parse_command_line, shown_command
+from bot.safety import Safety, Visibility
 from bot.stats_service import StatsService
 from bot.store import Store
 from bot.store.log_writer import InteractionWriter
@@ -27,6 +30,9 @@ from engine.errors import EngineError
 from engine.generation.params import GenParams
 
 log = logging.getLogger(__name__)
+# answered to anyone who asks: blocked users too may read the help, forget themselves, and
+# moderators are checked by /mod itself
+UNGATED = frozenset({"about", "forget-me", "forgetme", "forget_me", "mod"})
 
 _STORY_HELP = {
     "console": "/continue [text] — the next passage after your last one (your text joins "
@@ -42,16 +48,23 @@ GEN_OPTIONS = options.GEN_OPTIONS
 class Dispatcher:
     """Answers requests from every platform; logs each one with its outcome."""
 
-    def __init__(self, cfg: Config, store: Store, stats: StatsService, service=None):
+    def __init__(self, cfg: Config, store: Store, stats: StatsService, service=None,
+                 safety: Safety | None = None):
         self.cfg = cfg
         self.store = store
         self.stats = stats
         self.service = service
+        self.safety = safety or Safety(cfg, store, stats)
         self.gen = cfg.bot.generate_command
         # cheap commands get their own bounded path and per-user rate; the log its own writer
-        self.cheap = CheapPath(cfg.limits, stats)
+        self.cheap = CheapPath(cfg.limits, stats, self.safety.audience)
         self.log_writer = InteractionWriter(store)
-        self.stories = StoryCommands(cfg, store, service, self.gen_params, self.clean_prompt)
+        self.stories = StoryCommands(cfg, store, service, self.gen_params, self.clean_prompt,
+                                     self.safety)
+        try:  # readers' settings in memory, so stats can be answered from memory at once
+            self.safety.audience.refresh(force=True)
+        except SQLAlchemyError as exc:  # answered the slow way until the next check
+            log.warning("could not read readers' settings (%s: %s)", type(exc).__name__, exc)
 
     async def aclose(self) -> None:
         """Write the interaction rows still queued and stop the dispatcher's threads."""
@@ -105,25 +118,54 @@ class Dispatcher:
         writes = {self.gen: st.passage, "regen": st.regenerate, "regenerate": st.regenerate,
                   "continue": st.continue_, "story": st.start_story,
                   "continue_message": st.from_message}
-        if cmd in writes:
+        if cmd in writes:  # each is screened (gates, filter) where it is written
             return await writes[cmd](req, on_event, record)
         if cmd in ("stop", "export"):
             return await (st.stop if cmd == "stop" else st.export)(req)
+        sf = self.safety
         handler = {"help": self._help, "books": self._books, "sentiment": self._sentiment,
-                   "wordcount": self._wordcount, "queue": self._queue,
-                   "about": self._about}.get(cmd)
+                   "wordcount": self._wordcount, "queue": self._queue, "about": self._about,
+                   "progress": sf.progress_command, "forget-me": sf.forget_me,
+                   "forgetme": sf.forget_me, "forget_me": sf.forget_me, "mod": sf.mod}.get(cmd)
         record["known"] = handler is not None  # a made-up command is no metric label
         if handler is None:
             raise BadRequest(f"unknown command '/{shown_command(cmd)}'. {self._command_list()}")
-        quick = (lambda: self._help(req)) if cmd == "help" else None
-        return await self.cheap.answer(req, self.store.user_key(req.platform, req.user), cmd,
-                                       handler, quick)
+        return await self._cheap(req, cmd, handler)
+
+    async def _cheap(self, req: Request, cmd: str, handler: Handler) -> Reply:
+        """A cheap command through the bounded lane. Blocked users are refused, from memory
+        when it knows (``Safety.quick_view``), else in the lane; stats answers follow the
+        reader's view, and are shared (in flight and in the cache) only by readers whose
+        views are alike."""
+        user_key = self.store.user_key(req.platform, req.user)
+        if cmd == "help":
+            return await self.cheap.answer(req, user_key, cmd, handler, lambda: self._help(req))
+        if cmd in UNGATED:
+            return await self.cheap.answer(req, user_key, cmd, handler)
+        view = self.safety.quick_view(req, user_key)  # BadRequest when known to be blocked
+        if view is None:  # only the database knows: gate and view are read in the lane
+
+            def gated(r: Request) -> Reply:
+                self.safety.check_allowed(r, False)
+                return handler(r)
+
+            return await self.cheap.answer(req, user_key, cmd, gated, private=True)
+        if cmd not in ("sentiment", "wordcount"):
+            return await self.cheap.answer(req, user_key, cmd, handler)
+        term = str(req.args.get("term") or req.args.get("text") or "")
+        if cmd == "wordcount" and not self.safety.filter.check(term[:200]).clean:
+            quick = None  # a filtered term is masked (and logged) the slow way
+        else:
+            quick = lambda: self.stats.peek(cmd, req.args, view)  # noqa: E731
+        stats = self._sentiment if cmd == "sentiment" else self._wordcount
+        return await self.cheap.answer(req, user_key, cmd, lambda r: stats(r, view), quick,
+                                       view_key=_view_key(view))
 
     # ---- cheap commands -----------------------------------------------------------------
     def _command_list(self) -> str:
-        return ("Commands: /help, /books, /sentiment <book> [first N|last N], "
-                f"/wordcount <term> [exact], /{self.gen} <prompt>, /continue [text], /regen, "
-                "/queue, /about")
+        return ("Commands: /help, /books, /sentiment <book> [first N|last N] [reveal], "
+                f"/wordcount <term> [exact] [reveal], /{self.gen} <prompt>, /continue [text], "
+                "/regen, /queue, /progress <book> <chapter|finished>, /forget-me, /mod, /about")
 
     def _help(self, req: Request) -> Reply:
         g = self.gen
@@ -137,6 +179,9 @@ class Dispatcher:
             "/wordcount <term> [exact] — mentions per book (exact = whole words only)",
             "/books — the books I know · /queue — your place in line · /about — model and "
             "sources",
+            "/progress <book> <chapter | finished> — how far you have read: stats hide later "
+            "chapters and books behind spoiler tags (add reveal:true to see everything)",
+            "/forget-me — delete everything I stored about you · /mod — moderators' controls",
         ]
         return Reply(["\n".join(lines)], title="Help")
 
@@ -148,13 +193,16 @@ class Dispatcher:
                  for b in books]
         return Reply(["\n".join(lines)], title=f"{len(books)} books")
 
-    def _sentiment(self, req: Request) -> Reply:
+    def _sentiment(self, req: Request, view: Visibility | None = None) -> Reply:
         book = req.args.get("book") or req.args.get("text") or ""
-        return self.stats.sentiment(str(book), str(req.args.get("range") or "") or None)
+        return self.stats.sentiment(str(book), str(req.args.get("range") or "") or None,
+                                    view=view or self.safety.view(req))
 
-    def _wordcount(self, req: Request) -> Reply:
-        term = req.args.get("term") or req.args.get("text") or ""
-        return self.stats.wordcount(str(term), exact=_truthy(req.args.get("exact", False)))
+    def _wordcount(self, req: Request, view: Visibility | None = None) -> Reply:
+        term = str(req.args.get("term") or req.args.get("text") or "")
+        return self.stats.wordcount(term, exact=_truthy(req.args.get("exact", False)),
+                                    view=view or self.safety.view(req),
+                                    label=self.safety.screen_term(req, term[:200]))
 
     def _queue(self, req: Request) -> Reply:
         if self.service is None:
@@ -202,6 +250,8 @@ class Dispatcher:
         return prompt
 
     async def _log(self, req: Request, reply: Reply, record: dict, started: float) -> None:
+        if reply.meta.get("forgotten"):  # forget-me counted itself anonymously; no row
+            return
         options = {k: v for k, v in req.args.items() if k != "prompt"}
         fields = dict(
             platform=req.platform, request_id=req.request_id,
@@ -226,6 +276,13 @@ class Dispatcher:
     def book_choices(self, prefix: str, limit: int = 25) -> list[tuple[str, str]]:
         """(code, title) pairs for autocomplete."""
         return self.stats.choices(prefix, limit)
+
+
+def _view_key(view: Visibility) -> tuple[Any, ...]:
+    """What of a reader's view tells answers apart (readers alike share one answer)."""
+    if view.reveal:
+        return ("reveal",)
+    return (view.source, view.default, tuple(sorted(view.read.items())))
 
 
 def _truthy(value: Any) -> bool:

@@ -13,7 +13,8 @@ class Request:
 
     ``args`` holds named options (Discord gives them as such; text platforms get them from
     ``parse_command_line``). ``user`` is the platform's raw user id: the store hashes it.
-    ``moderator``: the platform says this user may manage other people's messages here.
+    ``guild`` is the place moderators rule (a Discord server, a subreddit); ``moderator``
+    says the adapter checked that the user moderates it (may manage other people's messages).
     ``display_name`` is kept only with passages of a story thread (its export names them).
     """
 

@@ -14,7 +14,6 @@ import difflib
 import re
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import func, select
@@ -24,53 +23,17 @@ from bot.config import Config
 from bot.errors import BadRequest
 from bot.limits import ByteLRU
 from bot.messages import Attachment, Reply
+from bot.safety import stats_views as views
+from bot.safety.progress import EVERYTHING, Visibility
+from bot.safety.spoilers import clean, hide
+from bot.stats_data import BookData, BookInfo, bounds, parse_range
 from bot.store import Book, BookChart, BookText, Chapter, Sentence, Store
 from engine.stats import arcs, sentiment
 from engine.stats.counts import TermCounter
 
 QUOTE_CHARS = 200
 MAX_REF_CHARS = 200  # a book code or title a user types
-MAX_RANGE_CHARS = 40  # 'first 1234567' with room for spaces
 LIBRARY_CHECK_S = 1.0  # how often a request may look whether books were (re-)ingested
-
-
-@dataclass(frozen=True)
-class BookInfo:
-    id: int
-    code: str
-    title: str
-    series_order: int | None
-    n_chapters: int
-    n_sentences: int
-    n_words: int
-    arc_shape: str | None
-    arc_correlation: float | None
-
-
-@dataclass
-class BookData:
-    """A book's per-sentence arrays, loaded once."""
-
-    texts: list[str]
-    scores: np.ndarray
-    polarity: np.ndarray
-    chapter_of: np.ndarray
-    words: np.ndarray
-    chapter_titles: dict[int, str]
-
-
-def parse_range(spec: str | None) -> tuple[str, int] | None:
-    """'first 200' / 'last 50' → ('first', 200); empty → None (the whole book)."""
-    if not spec or not spec.strip():
-        return None
-    if len(spec) > MAX_RANGE_CHARS:
-        raise BadRequest(f"range is {len(spec):,} characters long: use 'first N' or 'last N' "
-                         "sentences, e.g. 'last 200'")
-    m = re.fullmatch(r"\s*(first|last)\s+(\d{1,7})\s*", spec, re.IGNORECASE)
-    if not m or int(m.group(2)) < 1:
-        raise BadRequest(f"range {spec!r} not understood: use 'first N' or 'last N' "
-                         "sentences, e.g. 'last 200'")
-    return m.group(1).lower(), int(m.group(2))
 
 
 class StatsService:
@@ -125,6 +88,10 @@ class StatsService:
 
     def books(self) -> list[BookInfo]:
         self.refresh()
+        return list(self._books)
+
+    def known_books(self) -> list[BookInfo]:
+        """The books as last loaded, without looking at the database (event-loop safe)."""
         return list(self._books)
 
     def warm(self) -> None:
@@ -193,11 +160,12 @@ class StatsService:
             rows = s.execute(select(Sentence.text, Sentence.score, Sentence.polarity,
                                     Sentence.chapter_idx).where(Sentence.book_id == info.id)
                              .order_by(Sentence.idx)).all()
-            titles = dict(s.execute(select(Chapter.idx, Chapter.title)
-                                    .where(Chapter.book_id == info.id)).all())
+            chapters = s.execute(select(Chapter.idx, Chapter.title, Chapter.n_words)
+                                 .where(Chapter.book_id == info.id).order_by(Chapter.idx)).all()
         data = BookData([r[0] for r in rows], np.array([r[1] for r in rows]),
                         np.array([r[2] for r in rows]), np.array([r[3] for r in rows]),
-                        np.array([len(r[0].split()) for r in rows]), titles)
+                        np.array([len(r[0].split()) for r in rows]),
+                        {c[0]: c[1] for c in chapters}, [c[2] for c in chapters])
         with self._lock:
             self._data[info.id] = data
         return data
@@ -215,23 +183,35 @@ class StatsService:
         return counter
 
     # ---- answers ------------------------------------------------------------------------
-    def sentiment(self, ref: str, range_spec: str | None = None) -> Reply:
-        """The sentiment summary and arc chart of a book, or its first/last N sentences."""
+    def chapter_titles(self, info: BookInfo) -> list[str]:
+        """A book's chapter titles in order (for reading progress)."""
+        titles = self._book_data(info).chapter_titles
+        return [titles.get(i, f"Chapter {i + 1}") for i in range(info.n_chapters)]
+
+    def sentiment(self, ref: str, range_spec: str | None = None,
+                  view: Visibility = EVERYTHING) -> Reply:
+        """The sentiment summary and arc chart of a book, or its first/last N sentences.
+
+        Chapters past the reader's progress (``view``) stay out of the chart; their figures
+        and quotes come only inside a spoiler span.
+        """
         info = self.resolve(ref)
         rng = parse_range(range_spec)
         data = self._book_data(info)
-        lo, hi, label = _bounds(rng, len(data.texts))
-        key = ("sentiment", info.id, lo, hi, label)
+        lo, hi, label = bounds(rng, len(data.texts))
+        key = views.sentiment_key(info, data, lo, hi, label, view)
         return self._cached(key) or self._remember(
-            key, self._sentiment_reply(info, data, rng, lo, hi, label))
+            key, self._sentiment_reply(info, data, rng, lo, hi, label, view))
 
-    def peek(self, command: str, args: dict) -> Reply | None:
+    def peek(self, command: str, args: dict, view: Visibility | None = None) -> Reply | None:
         """A finished answer from memory alone (no database, no drawing), else None.
 
         Safe on the event loop: it only reads the caches, and only while the library was
         checked recently; the caller keeps it checked in the background (see ``stale``).
+        Stats answers depend on what the reader may see: without their ``view`` (which the
+        caller knows only from memory too) there is no answer here.
         """
-        if time.monotonic() - self._checked >= 10 * LIBRARY_CHECK_S:
+        if view is None or time.monotonic() - self._checked >= 10 * LIBRARY_CHECK_S:
             return None  # the background check is not running: answer the slow way
         try:
             if command == "sentiment":
@@ -241,10 +221,11 @@ class StatsService:
                 if data is None:
                     return None
                 rng = parse_range(str(args.get("range") or "") or None)
-                key: tuple[object, ...] = ("sentiment", info.id, *_bounds(rng, len(data.texts)))
+                key = views.sentiment_key(info, data, *bounds(rng, len(data.texts)), view)
             elif command == "wordcount":
                 term = " ".join(str(args.get("term") or args.get("text") or "")[:200].split())
-                key = ("wordcount", term, _truthy(args.get("exact", False)))
+                key = views.wordcount_key(term, _truthy(args.get("exact", False)), term, view,
+                                          self._books)
             else:
                 return None
         except BadRequest:
@@ -252,25 +233,45 @@ class StatsService:
         return self._cached(key)
 
     def _sentiment_reply(self, info: BookInfo, data: BookData, rng, lo: int, hi: int,
-                         label: str) -> Reply:
+                         label: str, view: Visibility = EVERYTHING) -> Reply:
+        """The answer for sentences lo..hi, cut where the reader's progress ends."""
+        read = view.chapters_read(info.code)
+        cut = len(data.texts) if read is None else data.chapter_start(read)
+        meta = {"book": info.code, "range": label, "hidden": hi > cut}
+        title = f"Sentiment: {info.title}"
+        head = f"**{info.title}** ({info.code}) — {label}"
+        if hi <= cut:
+            parts, png = self._sentiment_lines(info, data, lo, hi, rng is None)
+            return Reply(parts=["\n".join([head, *parts])], title=title,
+                         files=[Attachment(f"sentiment-{info.code}.png", png)], meta=meta)
+        lines, files = [head], []
+        if cut > lo:
+            shown, png = self._sentiment_lines(info, data, lo, cut, False)
+            lines += [f"Chapters 1–{read} (as far as you have read):", *shown]
+            files = [Attachment(f"sentiment-{info.code}-to-{read}.png", png)]
+        hidden, _ = self._sentiment_lines(info, data, lo, hi, rng is None, chart=False)
+        lines += [views.hidden_note(view, f"chapters {(read or 0) + 1}–{info.n_chapters}"),
+                  hide("\n".join(hidden))]
+        return Reply(parts=["\n".join(lines)], title=title, files=files, meta=meta)
+
+    def _sentiment_lines(self, info: BookInfo, data: BookData, lo: int, hi: int,
+                         whole_book: bool, chart: bool = True) -> tuple[list[str], bytes]:
+        """Counts, mean, arc shape and chapter picks of sentences lo..hi, and the chart."""
         sl = slice(lo, hi)
         arc = sentiment.arc(data.polarity[sl].tolist(), self._span(hi - lo))
-        if rng is None and info.arc_shape and info.arc_correlation is not None:
+        if whole_book and info.arc_shape and info.arc_correlation is not None:
             r = info.arc_correlation
             shape_text = arcs.describe(arcs.ArcMatch(info.arc_shape, max(0.0, r), r, []))
         else:
             shape_text = arcs.classify_arc(arc).description
-        parts = [
-            f"**{info.title}** ({info.code}) — {label}",
+        lines = [
             f"Sentences: {hi - lo:,} · Words: {int(data.words[sl].sum()):,} · "
             f"Mean polarity: {float(data.polarity[sl].mean()):+.3f} (TextBlob, −1…1)",
             f"Arc: {shape_text}",
         ]
-        parts += self._chapter_lines(data, sl)
-        png = self._arc_png(info, data, rng, lo, hi, arc, shape_text)
-        return Reply(parts=["\n".join(parts)], title=f"Sentiment: {info.title}",
-                     files=[Attachment(f"sentiment-{info.code}.png", png)],
-                     meta={"book": info.code, "range": label})
+        lines += self._chapter_lines(data, sl)
+        png = self._arc_png(info, data, whole_book, lo, hi, arc, shape_text) if chart else b""
+        return lines, png
 
     def _span(self, n: int) -> int:
         return max(2, min(self.cfg.stats.ewma_span, n // 4 or 2))
@@ -286,11 +287,11 @@ class StatsService:
         picks = [("Most positive", summary.most_positive)]
         if summary.most_negative.chapter != summary.most_positive.chapter:
             picks.append(("Most negative", summary.most_negative))
-        return [f"{kind} chapter: {p.title or f'Chapter {p.chapter + 1}'} "
-                f"(mean {p.mean:+.2f}) — “{p.quote}”" for kind, p in picks]
+        return [f"{kind} chapter: {clean(p.title or f'Chapter {p.chapter + 1}')} "
+                f"(mean {p.mean:+.2f}) — “{clean(p.quote)}”" for kind, p in picks]
 
-    def _arc_png(self, info, data, rng, lo, hi, arc, shape_text) -> bytes:
-        if rng is None:  # the whole book's chart was drawn at ingest
+    def _arc_png(self, info, data, whole_book, lo, hi, arc, shape_text) -> bytes:
+        if whole_book:  # the whole book's chart was drawn at ingest
             with self.store.session() as s:
                 png = s.scalar(select(BookChart.png).where(BookChart.book_id == info.id,
                                                            BookChart.kind == "arc"))
@@ -312,8 +313,14 @@ class StatsService:
         self._replies.put(key, _copy(reply), size)
         return reply
 
-    def wordcount(self, term: str, exact: bool = False) -> Reply:
-        """Mentions of ``term`` per book in series order, the total, and a bar chart."""
+    def wordcount(self, term: str, exact: bool = False, view: Visibility = EVERYTHING,
+                  label: str | None = None) -> Reply:
+        """Mentions of ``term`` per book in series order, the total, and a bar chart.
+
+        Books past the reader's progress (``view``) show their counts only in spoiler spans
+        and stay out of the chart; the book they are in counts up to their chapter.
+        ``label`` is how the term is shown (the filter may have masked it).
+        """
         term = " ".join((term or "").split())
         if not term:
             raise BadRequest("which word? e.g. `/wordcount Dorothy` or "
@@ -322,31 +329,45 @@ class StatsService:
             raise BadRequest(f"that term is {len(term)} characters; keep it under 100")
         if not self.books():
             raise BadRequest("no books are ingested yet: an operator must run `spren ingest PATH`")
-        key = ("wordcount", term, exact)
-        return self._cached(key) or self._remember(key, self._wordcount_reply(term, exact))
+        label = " ".join((label or term).split())
+        key = views.wordcount_key(term, exact, label, view, self._books)
+        return self._cached(key) or self._remember(
+            key, self._wordcount_reply(term, exact, view, label))
 
-    def _wordcount_reply(self, term: str, exact: bool) -> Reply:
+    def _wordcount_reply(self, term: str, exact: bool, view: Visibility, label: str) -> Reply:
         counts = self._term_counter().count(term, exact=exact)
+        shown_term = clean(label)
         total = sum(counts.values())
         mode = "whole words" if exact else "anywhere in words"
-        lines = [f"**{term}** ({mode}, case-insensitive): {total:,} in all"]
-        lines += [f"{b.code:<6} {counts.get(b.code, 0):>6,}  {b.title}" for b in self._books]
-        png = drawing.counts_chart(term + (" (exact)" if exact else ""),
-                                   [b.code for b in self._books],
-                                   [counts.get(b.code, 0) for b in self._books],
-                                   in_process=self.draw_in_process)
-        return Reply(parts=["\n".join(lines)], title=f"Word count: {term}",
-                     files=[Attachment(f"wordcount-{_slug(term)}.png", png)],
-                     meta={"total": total, "counts": counts, "exact": exact})
+        lines, bars, hidden = [], [], False
+        for b in self._books:
+            line, bar = views.count_line(b, counts.get(b.code, 0), view.chapters_read(b.code),
+                                         lambda b, read: self._count_before(b, term, exact, read))
+            lines.append(line)
+            hidden = hidden or bar is None or bar[0] != b.code
+            if bar is not None:
+                bars.append(bar)
+        seen = sum(c for _, c in bars)
+        head = f"**{shown_term}** ({mode}, case-insensitive): " + (
+            f"{total:,} in all" if not hidden
+            else f"{seen:,} in what you have read · {hide(f'{total:,} in all')}")
+        if hidden:
+            lines.append(views.hidden_note(view, "later books and chapters"))
+        files = []
+        if bars:
+            png = drawing.counts_chart(shown_term + (" (exact)" if exact else ""),
+                                       [c for c, _ in bars], [n for _, n in bars],
+                                       in_process=self.draw_in_process)
+            files = [Attachment(f"wordcount-{_slug(shown_term)}.png", png)]
+        return Reply(parts=["\n".join([head, *lines])], title=f"Word count: {shown_term}",
+                     files=files, meta={"total": total, "counts": counts, "exact": exact,
+                                        "hidden": hidden, "chart": [c for c, _ in bars]})
 
-
-def _bounds(rng: tuple[str, int] | None, n: int) -> tuple[int, int, str]:
-    """Sentence span [lo, hi) and its label for a range ('last', 200) of a book of n."""
-    if rng is None:
-        return 0, n, "whole book"
-    count = min(rng[1], n)
-    lo, hi = (0, count) if rng[0] == "first" else (n - count, n)
-    return lo, hi, f"{rng[0]} {count} sentence{'s' if count != 1 else ''}"
+    def _count_before(self, b: BookInfo, term: str, exact: bool, read: int) -> int:
+        """Mentions of ``term`` in the first ``read`` chapters of book ``b``."""
+        counter = self._term_counter()
+        tokens = sum(self._book_data(b).chapter_words[:read])
+        return counter.count_before(term, b.code, counter.prefix_end(b.code, tokens), exact)
 
 
 def _truthy(value) -> bool:

@@ -20,6 +20,7 @@ from typing import TextIO
 from bot.dispatch import parse_command_line
 from bot.errors import BadRequest
 from bot.messages import QueueUpdate, Reply, Request, TokenUpdate
+from bot.safety import spoilers
 
 # passages made from the user's last passage, and what is printed before their text
 CONTINUING = {"continue": "…", "regen": "↻", "regenerate": "↻"}
@@ -141,7 +142,7 @@ class ConsoleChat:
         else:
             if reply.title:
                 self._write(f"== {reply.title} ==\n")
-            self._write(reply.text + "\n")
+            self._write(spoilers.render(reply.text, "[spoiler: ", "]") + "\n")
         for path in self._save_files(reply):
             self._write(f"chart: {path}\n")
 

@@ -19,6 +19,7 @@ from bot import metrics
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull
 from bot.messages import Attachment, EventCallback, Reply, Request
+from bot.safety import Safety
 from bot.store import Store
 from bot.stories.export import heading_of, story_markdown
 from bot.stories.policy import refusal
@@ -41,8 +42,8 @@ class StoryCommands:
 
     def __init__(self, cfg: Config, store: Store, service: Any,
                  gen_params: Callable[[dict[str, Any]], GenParams],
-                 clean_prompt: Callable[[str], str]):
-        self.cfg, self.store, self.service = cfg, store, service
+                 clean_prompt: Callable[[str], str], safety: Safety):
+        self.cfg, self.store, self.service, self.safety = cfg, store, service, safety
         self.tree = PassageTree(store)
         self.gen_params, self.clean_prompt = gen_params, clean_prompt
 
@@ -67,6 +68,7 @@ class StoryCommands:
         prompt = self.clean_prompt(req.args.get("prompt", ""))
         if not req.channel:
             raise BadRequest("a story needs a thread to live in; start it from a server channel")
+        await asyncio.to_thread(self.safety.check_allowed, req, True)  # before the story row
         story_id = await asyncio.to_thread(
             self.tree.create_story, req.platform, req.channel, thread_title(prompt),
             self._user(req))
@@ -79,7 +81,7 @@ class StoryCommands:
             params = dataclasses.replace(params, seed=new_seed())
         plan = self._plan(req, "root", prompt, prompt, params, heading=prompt,
                           story_id=story_id)
-        return await self.write(plan, on_event, record)
+        return await self.write(req, plan, on_event, record)
 
     # ---- passages from passages ---------------------------------------------------------
     async def regenerate(self, req: Request, on_event: EventCallback | None,
@@ -92,7 +94,7 @@ class StoryCommands:
         params = parent.gen_params(seed=new_seed(avoid=parent.seed))
         plan = self._plan(req, "regenerate", parent.prompt, parent.context, params,
                           heading=heading_of(parent, base), parent=parent)
-        return await self.write(plan, on_event, record)
+        return await self.write(req, plan, on_event, record)
 
     async def continue_(self, req: Request, on_event: EventCallback | None,
                         record: Record) -> Reply:
@@ -110,12 +112,13 @@ class StoryCommands:
         story = await asyncio.to_thread(self.tree.line_text, parent.id, budget)
         plan = self._plan(req, "continue", addition, tail(extend(story, addition), budget),
                           params, parent=parent)
-        return await self.write(plan, on_event, record)
+        return await self.write(req, plan, on_event, record)
 
     async def refusal(self, req: Request) -> str | None:
         """Why a Regenerate or Continue press would be refused (None: it may go ahead), so an
         adapter can say so privately before it shows anything in public."""
         try:
+            await asyncio.to_thread(self.safety.check_allowed, req, True)
             passage = await self._target(req)
             action = "continue" if req.command == "continue" else "regenerate"
             if action == "continue" and passage.state not in FINISHED:
@@ -155,24 +158,37 @@ class StoryCommands:
                      title=f"Story: {story.title}")
 
     # ---- writing one passage ------------------------------------------------------------
-    async def write(self, plan: Plan, on_event: EventCallback | None, record: Record) -> Reply:
-        """Generate a planned passage through the queue, keeping the tree up to date."""
+    async def write(self, req: Request, plan: Plan, on_event: EventCallback | None,
+                    record: Record) -> Reply:
+        """Generate a planned passage through the queue, keeping the tree up to date.
+
+        Every kind of passage passes here, so here it is screened: the user may write here
+        (not blocked, not paused) before it is queued; its input goes through the word
+        filter (masked, or refused); previews are masked as they stream; the passage is
+        checked when done (masked, written again with another seed, or refused) and only
+        the screened text is kept, in the tree and in the log."""
         if self.service is None:
             raise BadRequest("generation is not available: no model is loaded. An operator "
                              "runs `spren model build-demo` or sets [model] path.")
+        plan = await asyncio.to_thread(self._screened, req, plan)
         record.update(prompt=plan.prompt or None, seed=plan.params.seed)
+        events = self.safety.previews(on_event)
+        key = _key(plan.platform, plan.request_id)
         # queued first, recorded while it waits: the row's write must not cost its place
         begun = asyncio.ensure_future(asyncio.to_thread(self.tree.begin, plan))
         submitted = time.monotonic()
         try:
             result = await self.service.generate(plan.user, plan.context, plan.params,
-                                                 on_event, key=_key(plan.platform,
-                                                                    plan.request_id))
+                                                 events, key=key)
+            stopped = result.finish_reason == "cancelled"
+            again = None if stopped else (  # a stopped passage is masked, not rewritten
+                lambda p: self.service.generate(plan.user, plan.context, p, events, key=key))
+            result, text = await self.safety.screen_output(req, result, plan.params, again)
         except BaseException as exc:
             await asyncio.shield(self._abandon(begun, exc))
             raise
+        result = dataclasses.replace(result, text=text)
         pid = await begun
-        stopped = result.finish_reason == "cancelled"
         await asyncio.to_thread(self.tree.finish, pid, result, "stopped" if stopped else "done")
         # which server answered goes in the log with the model (remote backend only)
         logged = f"{result.model_id} @ {result.server}" if result.server else result.model_id
@@ -186,6 +202,13 @@ class StoryCommands:
             "guard": result.guard, "new_tokens": result.new_tokens, "server": result.server,
             "passage": pid, "request_id": plan.request_id, "relation": plan.relation,
             "stopped": stopped})
+
+    def _screened(self, req: Request, plan: Plan) -> Plan:
+        """The plan once the user may write here and its words passed the filter."""
+        self.safety.check_allowed(req, True)
+        prompt, context = self.safety.screen_input(req, plan.prompt, plan.context)
+        heading = self.safety.filter.check(plan.heading).masked if plan.heading else None
+        return dataclasses.replace(plan, prompt=prompt, context=context, heading=heading)
 
     async def _abandon(self, begun: asyncio.Future[int], exc: BaseException) -> None:
         """A passage that did not come to be: forgotten if never queued, else marked."""

@@ -71,6 +71,8 @@ class _Book:
     gap_ids: np.ndarray  # id of the gap before each word, plus the gap after the last
     order: np.ndarray  # word positions sorted by word id (stable: ascending per id)
     offsets: np.ndarray  # order[offsets[w]:offsets[w + 1]] are the positions of word id w
+    word_starts: IntArray | None = None  # character offset of each word (built when needed)
+    spaces: IntArray | None = None  # offsets of the spaces in `text` (built when needed)
 
 
 class TermCounter:
@@ -124,8 +126,10 @@ class TermCounter:
             return {code: book.text.count(norm) for code, book in self._books.items()}
         return {code: self._count_exact(book, words, gaps) for code, book in self._books.items()}
 
-    def _count_exact(self, book: _Book, words: list[str], gaps: list[str]) -> int:
-        """Whole-word occurrences of a term split into `words` and `gaps` in one book."""
+    def _count_exact(self, book: _Book, words: list[str], gaps: list[str],
+                     end: int | None = None) -> int:
+        """Whole-word occurrences of a term split into `words` and `gaps` in one book
+        (only those whose words all start before character `end`, when given)."""
         maybe_ids = [self._words.get(w) for w in words]
         maybe_inner = [self._gaps.get(g) for g in gaps[1:-1]]
         ids = [i for i in maybe_ids if i is not None]
@@ -134,7 +138,46 @@ class TermCounter:
             return 0  # a word or gap the books never contain
         starts = _candidates(book, ids, inner)
         starts = _check_edges(book, self._gap_text, starts, len(words), gaps[0], gaps[-1])
+        if end is not None and starts.size:
+            last_word = self._word_starts(book)[starts + len(words) - 1]
+            starts = starts[last_word < end]
         return _non_overlapping(starts, len(words))
+
+    # ---- counts in the first part of a book (a reader's progress) --------------------------
+    def prefix_end(self, code: str, n_tokens: int) -> int:
+        """Where the first `n_tokens` whitespace-separated tokens of a book end, as a
+        character offset in its normalised text (tokens survive normalisation one for one)."""
+        book = self._books[code]
+        if n_tokens <= 0:
+            return 0
+        spaces = book.spaces
+        if spaces is None:
+            chars = np.frombuffer(book.text.encode("utf-32-le"), dtype=np.uint32)
+            spaces = book.spaces = np.flatnonzero(chars == ord(" "))
+        return int(spaces[n_tokens - 1]) if n_tokens <= spaces.size else len(book.text)
+
+    def count_before(self, term: str, code: str, end: int, exact: bool = False) -> int:
+        """Occurrences of `term` in one book that lie before character `end` of its
+        normalised text (same rules as `count`; `end` from `prefix_end`)."""
+        norm = check_term(term)
+        book = self._books[code]
+        if not exact:
+            return book.text.count(norm, 0, end)
+        words, gaps = _split(norm)
+        if not words:
+            return book.text.count(norm, 0, end)
+        return self._count_exact(book, words, gaps, end)
+
+    def _word_starts(self, book: _Book) -> IntArray:
+        """The character offset of every word of a book (computed once, on first use)."""
+        if book.word_starts is None:
+            word_len = np.fromiter((len(w) for w in self._words), np.int64, len(self._words))
+            gap_len = np.fromiter((len(g) for g in self._gap_text), np.int64,
+                                  len(self._gap_text))
+            lengths = gap_len[book.gap_ids[:-1]] + word_len[book.word_ids]
+            ends = np.cumsum(lengths)
+            book.word_starts = ends - word_len[book.word_ids]
+        return book.word_starts
 
 
 def _index(norm: str, ids: IntArray, gap_ids: IntArray, size: int) -> _Book:

@@ -45,6 +45,8 @@ class FakeReddit:
     faults: list[Fault] = field(default_factory=list)
     posted_by: dict[str, str] = field(default_factory=dict)  # bot comment -> its User-Agent
     banned: set[str] = field(default_factory=set)
+    moderators: dict[str, set[str]] = field(default_factory=dict)  # subreddit -> names
+    message_replies: list[dict] = field(default_factory=list)  # the bot's answers to PMs
     on_request: Any = None  # callable(method, path) run after a request took effect,
     # before its answer is sent (the crash test kills the bot there)
     _ids: Any = field(default_factory=lambda: itertools.count(1000))
@@ -168,6 +170,8 @@ class FakeReddit:
         if path == "/api/compose":
             self.sent.append(dict(form))
             return 200, {"json": {"errors": []}}
+        if path.startswith("/r/") and path.endswith("/about/moderators"):
+            return 200, self._moderators(path.split("/")[2], form.get("user", ""))
         if path.startswith("/r/") and path.endswith("/comments"):
             subs = {s.lower() for s in path.split("/")[2].split("+")}
             return 200, self._newest(lambda c: c["subreddit"].lower() in subs, form)
@@ -183,7 +187,36 @@ class FakeReddit:
                 item["data"]["new"] = False
         return 200, {}
 
+    def _moderators(self, subreddit: str, user: str) -> dict:
+        names = sorted(self.moderators.get(subreddit.lower(), set()))
+        if user:
+            names = [n for n in names if n.lower() == user.lower()]
+        return {"kind": "UserList", "data": {"children": [
+            {"name": n, "id": f"t2_{n}", "date": 0.0, "mod_permissions": ["all"],
+             "rel_id": f"rb_{n}"} for n in names]}}
+
+    def replies_to_message(self, fullname: str) -> list[dict]:
+        """The bot's answers in the conversation of a private message."""
+        with self.lock:
+            return [m for m in self.message_replies if m["parent_id"] == fullname]
+
+    def _message_reply(self, form: dict[str, str]) -> tuple[int, Any]:
+        parent = next((i["data"] for i in self.inbox if i["data"]["name"] == form["thing_id"]),
+                      None)
+        if parent is None:
+            return 200, _api_error("NO_THING_ID", "that message is gone", "parent")
+        mid = self.new_id()
+        msg = {"id": mid, "name": f"t4_{mid}", "author": self.me, "dest": parent["author"],
+               "subject": "re: " + parent["subject"], "body": form.get("text", ""),
+               "was_comment": False, "new": False, "created_utc": time.time(),
+               "replies": "", "subreddit": None, "parent_id": parent["name"],
+               "first_message_name": parent["name"], "context": ""}
+        self.message_replies.append(msg)
+        return 200, {"json": {"errors": [], "data": {"things": [{"kind": "t4", "data": msg}]}}}
+
     def _comment(self, form: dict[str, str]) -> tuple[int, Any]:
+        if form["thing_id"].startswith("t4_"):
+            return self._message_reply(form)
         parent = self.comments.get(form["thing_id"])
         if parent is None or parent["author"] == "[deleted]":
             return 200, _api_error("DELETED_COMMENT", "that comment is deleted", "parent")

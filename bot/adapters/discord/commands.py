@@ -5,7 +5,7 @@ built at run time. (No ``from __future__ import annotations`` here: discord.py r
 annotations as objects, and the Range bounds are local values.)
 """
 
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -49,10 +49,12 @@ def _sentiment_command(flow) -> app_commands.Command:
     """``/sentiment book [range]`` with book autocomplete."""
     Range = app_commands.Range[str, 1, 40]
 
-    @app_commands.describe(book="A book code or title", range='e.g. "first 200" or "last 200"')
+    @app_commands.describe(book="A book code or title", range='e.g. "first 200" or "last 200"',
+                           reveal="Show everything, even past your reading progress")
     async def sentiment(interaction: discord.Interaction, book: app_commands.Range[str, 1, 200],
-                        range: Range | None = None) -> None:
-        await flow.answer(interaction, "sentiment", {"book": book, "range": range})
+                        range: Range | None = None, reveal: bool = False) -> None:
+        await flow.answer(interaction, "sentiment", {"book": book, "range": range,
+                                                     "reveal": reveal})
 
     async def book_choices(interaction: discord.Interaction,
                            current: str) -> list[app_commands.Choice[str]]:
@@ -69,13 +71,79 @@ def _wordcount_command(flow) -> app_commands.Command:
     """``/wordcount term [exact]``."""
 
     @app_commands.describe(term="A word or phrase to count",
-                           exact="Whole words only, case-sensitive")
+                           exact="Whole words only, case-sensitive",
+                           reveal="Show everything, even past your reading progress")
     async def wordcount(interaction: discord.Interaction, term: app_commands.Range[str, 1, 100],
-                        exact: bool = False) -> None:
-        await flow.answer(interaction, "wordcount", {"term": term, "exact": exact})
+                        exact: bool = False, reveal: bool = False) -> None:
+        await flow.answer(interaction, "wordcount", {"term": term, "exact": exact,
+                                                     "reveal": reveal})
 
     return app_commands.Command(name="wordcount", callback=wordcount,
                                 description="How often a term appears in each book, with a chart")
+
+
+def _progress_command(flow) -> app_commands.Command:
+    """``/progress [book] [chapter] [finished]``: set or show your reading progress."""
+
+    @app_commands.describe(book="A book code or title (leave empty to see your progress)",
+                           chapter="The last chapter you have read",
+                           finished="You have finished this book")
+    async def progress(interaction: discord.Interaction,
+                       book: app_commands.Range[str, 1, 200] | None = None,
+                       chapter: app_commands.Range[int, 1, 9999] | None = None,
+                       finished: bool = False) -> None:
+        await flow.answer(interaction, "progress", {"book": book, "chapter": chapter,
+                                                    "finished": finished or None})
+
+    async def book_choices(interaction: discord.Interaction,
+                           current: str) -> list[app_commands.Choice[str]]:
+        return await flow.book_choices(interaction, current)
+
+    cmd: app_commands.Command[Any, ..., Any] = app_commands.Command(
+        name="progress", callback=progress,
+        description="How far you have read: stats hide spoilers past it")
+    cmd.autocomplete("book")(book_choices)
+    return cmd
+
+
+def _mod_group(flow) -> app_commands.Group:
+    """``/mod status|pause|resume|block|unblock|spoilers|filter`` (Manage Server only)."""
+    group = app_commands.Group(name="mod", description="Moderator controls for this server",
+                               guild_only=True,
+                               default_permissions=discord.Permissions(manage_guild=True))
+
+    def simple(action: str, description: str) -> None:
+        async def run(interaction: discord.Interaction) -> None:
+            await flow.answer(interaction, "mod", {"action": action})
+
+        group.add_command(app_commands.Command(name=action, callback=run,
+                                               description=description))
+
+    simple("status", "This server's settings and recent changes")
+    simple("pause", "Pause passage writing in this server")
+    simple("resume", "Resume passage writing in this server")
+
+    @group.command(name="block", description="Block a member from using the bot here")
+    async def block(interaction: discord.Interaction, user: discord.User) -> None:
+        await flow.answer(interaction, "mod", {"action": "block", "user": str(user.id)})
+
+    @group.command(name="unblock", description="Let a blocked member use the bot again")
+    async def unblock(interaction: discord.Interaction, user: discord.User) -> None:
+        await flow.answer(interaction, "mod", {"action": "unblock", "user": str(user.id)})
+
+    @group.command(name="spoilers", description="What readers without progress are assumed "
+                                                "to have read")
+    @app_commands.describe(policy="all, none, 'first N' (books) or 'through <book code>'")
+    async def spoilers(interaction: discord.Interaction,
+                       policy: app_commands.Range[str, 1, 64]) -> None:
+        await flow.answer(interaction, "mod", {"action": "spoilers", "value": policy})
+
+    @group.command(name="filter", description="What the word filter does on a hit")
+    async def filter_action(interaction: discord.Interaction,
+                            action: Literal["mask", "regenerate", "refuse"]) -> None:
+        await flow.answer(interaction, "mod", {"action": "filter", "value": action})
+
+    return group
 
 
 def _simple_command(flow, name: str, description: str) -> app_commands.Command:
@@ -128,5 +196,8 @@ def add_commands(tree: app_commands.CommandTree, cfg: Config, flow, stories=None
         _simple_command(flow, "books", "The books the bot knows"),
         _simple_command(flow, "about", "What this bot is, which model it runs, its sources"),
         _simple_command(flow, "help", "How to use the bot"),
+        _progress_command(flow),
+        _simple_command(flow, "forget-me", "Delete everything the bot stored about you"),
+        _mod_group(flow),
     ):
         tree.add_command(command)

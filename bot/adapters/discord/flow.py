@@ -45,7 +45,9 @@ def to_request(interaction: discord.Interaction, command: str, args: dict[str, A
         channel=str(channel) if channel else None,
         guild=str(interaction.guild_id) if interaction.guild_id else None,
         request_id=str(interaction.id),
-        moderator=bool(interaction.guild_id) and interaction.permissions.manage_messages,
+        # moderators: members who may manage messages (or the whole server) where they ask
+        moderator=bool(interaction.guild_id) and (interaction.permissions.manage_messages
+                                                  or interaction.permissions.manage_guild),
         display_name=interaction.user.display_name)
 
 
@@ -148,7 +150,7 @@ class InteractionFlow:
     async def refuse(self, interaction: discord.Interaction, command: str,
                       adm: Admission) -> None:
         """Tell the user privately why not (and when to retry), and log the refusal."""
-        await send_private(interaction, adm.refusal or "Not now.")
+        await send_private(interaction, adm.refusal or "Not now.", links=True)
         await self.record(interaction, command, "refused", adm.refusal)
         metrics.request_done(PLATFORM, command, "refused")
         metrics.filter_action(PLATFORM, "limits")

@@ -112,6 +112,8 @@ class Passages:
         ``heading`` is what the preview shows in bold while streaming; the final message
         shows the Dispatcher's (a regeneration learns it from the database)."""
         rid = req.request_id or "0"
+        if heading:  # as the final reply will show it: through the word filter
+            heading = self.dispatcher.safety.filter.check(heading).masked
         view: list[discord.ui.View | None] = [writing_view(rid)]
         message = ThrottledMessage(lambda c: surface.show(c, view[0]), self.edit_interval_s)
         progress = PassageProgress(message, text.queue_line,

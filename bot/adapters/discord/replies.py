@@ -12,8 +12,10 @@ import discord
 
 from bot.adapters.discord.text import (
     EMBED_LIMIT,
+    marked_room,
     neutralise_mentions,
     plain_messages,
+    render_spoilers,
     split_message,
 )
 from bot.messages import Reply
@@ -31,8 +33,9 @@ def _files(reply: Reply) -> list[discord.File]:
 
 def _embeds(reply: Reply) -> list[discord.Embed]:
     """One embed per piece of text; the first carries the title and shows the first PNG."""
-    pieces = [p for part in reply.parts for p in split_message(neutralise_mentions(part),
-                                                                EMBED_LIMIT)]
+    safe = [neutralise_mentions(part) for part in reply.parts]
+    pieces = [p for part in safe for p in render_spoilers(
+        split_message(part, marked_room(part, EMBED_LIMIT)))]
     embeds = [discord.Embed(description=p, colour=EMBED_COLOUR) for p in pieces or [""]]
     if reply.title:
         embeds[0].title = neutralise_mentions(reply.title)[:256]
@@ -88,6 +91,8 @@ async def send_reply(interaction: discord.Interaction, reply: Reply) -> None:
     await send_messages(interaction, reply_messages(reply), reply.private)
 
 
-async def send_private(interaction: discord.Interaction, text: str) -> None:
-    """A short private message, whatever state the interaction is in."""
-    await send_messages(interaction, [{"content": c} for c in plain_messages(text)], True)
+async def send_private(interaction: discord.Interaction, text: str, links: bool = False) -> None:
+    """A short private message, whatever state the interaction is in (``links``: the text is
+    the bot's own and may link channels)."""
+    await send_messages(interaction, [{"content": c} for c in plain_messages(
+        text, channels=not links)], True)

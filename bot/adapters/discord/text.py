@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from bot.safety import spoilers
 from bot.stories.export import passage_markdown
 
 MESSAGE_LIMIT = 2000  # characters in one message's content
@@ -14,13 +15,33 @@ EMBED_LIMIT = 4096  # characters in one embed description
 ZWSP = "\u200b"
 ELLIPSIS = " …"
 
-_MENTION = re.compile(r"@(?=everyone|here)|<(?=@)", re.IGNORECASE)
+_MENTION = re.compile(r"@(?=everyone|here)|<(?=[@#/])", re.IGNORECASE)
+_USER_MENTION = re.compile(r"@(?=everyone|here)|<(?=[@/])", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]*_]*\s+")
 
 
-def neutralise_mentions(text: str) -> str:
-    """Break @everyone, @here and <@id>/<@&id> so they render as text and ping no one."""
-    return _MENTION.sub(lambda m: m.group(0) + ZWSP, text)
+def neutralise_mentions(text: str, channels: bool = True) -> str:
+    """Break @everyone, @here, <@id>/<@&id> (users, roles), <#id> (channels) and </cmd:id>
+    so they render as text and ping no one. ``channels=False`` keeps channel links (for the
+    bot's own refusals that point at its allowed channels)."""
+    pattern = _MENTION if channels else _USER_MENTION
+    return pattern.sub(lambda m: m.group(0) + ZWSP, text)
+
+
+def render_spoilers(pieces: list[str]) -> list[str]:
+    """Pieces of a marked reply (bot.safety.spoilers) with spans as Discord ||spoilers||."""
+    return [spoilers.render(p, "||", "||", _break_bars) for p in spoilers.balance(pieces)]
+
+
+def _break_bars(text: str) -> str:
+    """'||' inside a spoiler would end it early: break it."""
+    return text.replace("||", "|" + ZWSP + "|")
+
+
+def marked_room(text: str, limit: int) -> int:
+    """How long a piece of marked text may be so that it fits ``limit`` once rendered."""
+    return max(1, limit - 4 - 2 * (text.count(spoilers.OPEN) + text.count(spoilers.CLOSE))
+               - text.count("||"))
 
 
 def _cut_point(window: str, limit: int) -> int:
@@ -88,6 +109,7 @@ def queue_line(position: int, eta_s: float) -> str:
     return f"⏳ #{position} in queue (~{max(1, round(eta_s))} s)"
 
 
-def plain_messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """A non-passage reply as message contents (mentions neutralised, split)."""
-    return split_message(neutralise_mentions(text), limit)
+def plain_messages(text: str, limit: int = MESSAGE_LIMIT, channels: bool = True) -> list[str]:
+    """A non-passage reply as message contents (mentions neutralised, spoilers, split)."""
+    text = neutralise_mentions(text, channels)
+    return render_spoilers(split_message(text, marked_room(text, limit)))

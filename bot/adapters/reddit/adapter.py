@@ -32,13 +32,15 @@ from bot.adapters.reddit.client import (
     classify,
     credentials_from_env,
 )
+from bot.adapters.reddit.commands import RedditCommands, find_command, is_command, is_forget
 from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
 from bot.adapters.reddit.passages import continue_reason, passage_request, reply_text
-from bot.adapters.reddit.rules import Summon, live_reason, skip_reason
+from bot.adapters.reddit.rules import Summon, author_reason, live_reason, skip_reason
 from bot.adapters.reddit.text import (
     OPT_IN,
     OPT_OUT,
     clean_prompt,
+    defuse_mentions,
     find_trigger,
     footer,
     format_reply,
@@ -48,6 +50,7 @@ from bot.adapters.reddit.text import (
     mention_pattern,
 )
 from bot.errors import ConfigError
+from bot.safety.privacy import FORGOTTEN
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +97,7 @@ class RedditAdapter:
         self._failures = 0  # consecutive failed polls
         self._post_after = 0.0  # a RATELIMIT holds every post until then (time.time)
         self._slots = asyncio.Semaphore(max(1, self.cfg.queue.max_batch))
+        self.commands = RedditCommands(app, self._call)
 
     # ---- plumbing ----------------------------------------------------------------------
     async def _call(self, fn, *args):
@@ -200,6 +204,9 @@ class RedditAdapter:
             return await self._ingest_continue(dataclasses.replace(s, kind="continue"), key,
                                                more)
         raw = self._trigger(s)
+        command = find_command(s, raw)
+        if command is not None and author_reason(s, self.me) is None:
+            return await self._ingest_command(s, key, command)
         if raw is None:
             return s.from_inbox and await self._record(s, key, "", "skipped", "no summons")
         prompt = clean_prompt(raw, self.cfg.bot.max_prompt_chars, self.cfg.bot.default_prompt)
@@ -225,6 +232,14 @@ class RedditAdapter:
         if reason:
             log.info("reddit: skipped %s (%s)", s.fullname, reason)
         return await self._record(s, key, text, "skipped" if reason else "queued", reason)
+
+    async def _ingest_command(self, s: Summon, key: str, line: str) -> bool:
+        """Answer a command now; the answer waits in the ledger (ready) to be posted once."""
+        output = await self.commands.run(s, line)
+        await self._db(self.ledger.insert, s, FORGOTTEN if is_forget(line) else key, line,
+                       "ready")
+        await self._db(self.ledger.update, s.fullname, output=output)
+        return False
 
     def _trigger(self, s: Summon) -> str | None:
         """The text after the bot's name or keyword, if the item summons the bot."""
@@ -285,6 +300,8 @@ class RedditAdapter:
             await self._transient(row, Failure("transient", type(exc).__name__, str(exc)))
 
     async def _advance(self, row: Row) -> None:
+        if row.kind == "message":
+            return await self._post_message(row)
         if row.state == "posting" and await self._already_replied(row):
             return None
         live = await self._call(rc_api.live_summon, row.fullname, row.link_id, row.kind)
@@ -308,6 +325,9 @@ class RedditAdapter:
             return None
         reply = await self.app.dispatcher.handle(
             passage_request(row, live, self.cfg.bot.generate_command, parent))
+        now = await self._db(self.ledger.get, row.fullname)
+        if now is not None and now.author == FORGOTTEN:  # forget-me came meanwhile
+            return None
         if reply.outcome == "ok":
             passage = reply_text(row, reply)
             await self._db(self.ledger.update, row.fullname, state="ready", output=passage,
@@ -327,9 +347,9 @@ class RedditAdapter:
                                           reason="ratelimit")
         if live.locked:
             return await self._fail_locked(row, live)
-        text = format_reply(row.output or "", spoiler=self._spoiler(row.subreddit),
-                            footer_text=footer(self.cfg.bot.source_url),
-                            max_chars=self.rc.max_reply_chars)
+        text = row.output or "…" if is_command(row.prompt) else format_reply(
+            row.output or "", spoiler=self._spoiler(row.subreddit),
+            footer_text=footer(self.cfg.bot.source_url), max_chars=self.rc.max_reply_chars)
         await self._db(self.ledger.update, row.fullname, state="posting",
                        attempts=row.attempts + 1)
         try:
@@ -342,6 +362,20 @@ class RedditAdapter:
         log.info("reddit: replied to %s with %s", row.fullname, reply_name)
         if row.kind != "keyword":
             await self._mark_read([row.fullname])
+
+    async def _post_message(self, row: Row) -> None:
+        """Answer a private message (a command) in its conversation, at most once."""
+        if row.state == "posting":  # it may have gone out before a restart: never twice
+            return await self._finish(row, "failed", "reply state unknown after a restart")
+        await self._db(self.ledger.update, row.fullname, state="posting",
+                       attempts=row.attempts + 1)
+        try:
+            name = await self._call(rc_api.reply_to_message, row.fullname, row.output or "…")
+        except REDDIT_ERRORS as exc:
+            return await self._finish(row, "failed", f"message reply: {classify(exc).code}")
+        await self._db(self.ledger.update, row.fullname, state="posted", reply_fullname=name,
+                       error=None, next_attempt_at=None)
+        await self._mark_read([row.fullname])
 
     def _spoiler(self, subreddit: str | None) -> bool:
         subs = {s.lower().removeprefix("r/") for s in self.rc.spoiler_subreddits}
@@ -401,7 +435,7 @@ class RedditAdapter:
             return
         try:
             await self._call(rc_api.send_message, live.author, "Your passage",
-                             LOCKED_PM + row.output)
+                             LOCKED_PM + defuse_mentions(row.output))
         except REDDIT_ERRORS as exc:
             log.warning("reddit: private message for %s failed (%s)", row.fullname, exc)
             note = f"THREAD_LOCKED (private message failed: {classify(exc).code})"

@@ -65,6 +65,20 @@ class RedditCredentials:
     password: str
 
 
+def credentials_from_env(cfg: Config) -> RedditCredentials:
+    """Read the script app's credentials from the variables [reddit] names."""
+    r = cfg.reddit if cfg.reddit is not None else RedditConfig()
+    names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
+    values = [cfg.secret(n) or "" for n in names]
+    missing = [n for n, v in zip(names, values, strict=True) if not v]
+    if missing:
+        raise ConfigError(
+            f"[reddit] is configured but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
+            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
+    return RedditCredentials(*values)
+
+
 @dataclass
 class Failure:
     """How a failed Reddit call should be handled."""
@@ -209,15 +223,17 @@ def whoami(reddit: praw.Reddit) -> str:
     return str(reddit.user.me())
 
 
-def credentials_from_env(cfg: Config) -> RedditCredentials:
-    """Read the script app's credentials from the variables [reddit] names."""
-    r = cfg.reddit if cfg.reddit is not None else RedditConfig()
-    names = [r.client_id_env, r.client_secret_env, r.username_env, r.password_env]
-    values = [cfg.secret(n) or "" for n in names]
-    missing = [n for n, v in zip(names, values, strict=True) if not v]
-    if missing:
-        raise ConfigError(
-            f"[reddit] is configured but {', '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set: export the script app's "
-            "credentials (README: 'Run it on a subreddit') or set [reddit] enabled = false")
-    return RedditCredentials(*values)
+def is_moderator(reddit: praw.Reddit, subreddit: str, user: str) -> bool:
+    """True when ``user`` moderates ``subreddit`` (Reddit's moderator list, asked by name)."""
+    mods = reddit.subreddit(subreddit.removeprefix("r/")).moderator(redditor=user)
+    return any(str(m).lower() == user.lower() for m in mods)
+
+
+def reply_to_message(reddit: praw.Reddit, fullname: str, text: str) -> str:
+    """Answer a private message in its conversation; returns the new message's fullname."""
+    made = reddit.post("api/comment", data={"thing_id": fullname, "text": text})
+    if isinstance(made, list):
+        made = made[0] if made else None
+    if made is None:
+        raise AmbiguousWrite("message reply created without an id")
+    return str(made.fullname)

@@ -43,8 +43,10 @@ def passage_request(row: Row, live: Summon, generate_command: str,
         command, args = "continue", {**args, "parent": parent, "text": row.prompt}
     else:
         command, args = generate_command, {**args, "prompt": row.prompt}
+    # the subreddit is where its moderators rule (blocks, pause, spoiler policy, filter)
     return Request(platform="reddit", user=(live.author or "").lower(), command=command,
-                   args=args, channel=row.subreddit, request_id=row.fullname)
+                   args=args, channel=row.subreddit, guild=row.subreddit,
+                   request_id=row.fullname)
 
 
 def reply_text(row: Row, reply: Reply) -> str:

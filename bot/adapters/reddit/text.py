@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from bot.safety import spoilers
+
 OPT_OUT = "!optout"
 OPT_IN = "!optin"
 # markdown [text](url) -> text. The classes stop at the next bracket or parenthesis, so every
@@ -18,6 +20,10 @@ _SPOILER = re.compile(r">!|!<")
 _MARKUP = re.compile(r"[*_~^`#|\\\[\]<>]")
 _QUOTES = "\"'“”‘’«»„"
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
+# u/name, /u/name, r/name, /r/name (any case) at a word start: Reddit links them, and a
+# username link in a comment notifies that user
+_SUMMONS = re.compile(r"(?<![\w\\])(/?)([ur])/(?=[\w-])", re.IGNORECASE)
+_INVISIBLE = re.compile(r"[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 _RATELIMIT = re.compile(r"(\d+(?:\.\d+)?)\s*(millisecond|second|minute|hour)s?", re.IGNORECASE)
 
 
@@ -65,6 +71,12 @@ def clean_prompt(raw: str, max_chars: int, default: str) -> str:
         text = cut[: cut.rfind(" ")] if " " in cut else cut[:max_chars]
         text = text.rstrip()
     return text or default
+
+
+def defuse_mentions(text: str) -> str:
+    """Make every u/name, /u/name, r/name and /r/name plain text (``u\\/name``): no link, no
+    notification. Invisible characters go first, so none can hide a summons."""
+    return _SUMMONS.sub(lambda m: f"{m.group(1)}{m.group(2)}\\/", _INVISIBLE.sub("", text))
 
 
 def escape_markdown(text: str) -> str:
@@ -118,17 +130,23 @@ def format_reply(passage: str, *, spoiler: bool, footer_text: str, max_chars: in
         used += len(kept[-1])
         if len(p) > room:
             break
-    body = "\n\n".join(_quote(p, spoiler) for p in kept)
+    body = "\n\n".join(_quote(defuse_mentions(p), spoiler) for p in kept)
     return (body + tail)[:max_chars]
 
 
-def parse_retry_seconds(message: str) -> float | None:
-    """Seconds from Reddit's 'try again in N minutes/seconds' (or 'take a break for N ...')."""
-    m = _RATELIMIT.search(message or "")
-    if not m:
-        return None
-    n, unit = float(m.group(1)), m.group(2).lower()
-    return n * {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}[unit]
+def format_text_reply(text: str, *, footer_text: str, max_chars: int) -> str:
+    """A command's answer (stats, progress...): a paragraph per line, spoiler spans as
+    ``>!…!<`` (closed and reopened at each line: Reddit spoilers stay in a paragraph)."""
+    tail = f"\n\n---\n\n{footer_text}"
+    lines = [ln.strip() for ln in text.replace("**", "").split("\n") if ln.strip()] or ["…"]
+    kept: list[str] = []
+    budget = max_chars - len(tail)
+    for line in spoilers.balance(lines):
+        rendered = defuse_mentions(spoilers.render(escape_markdown(line), ">!", "!<"))
+        if sum(len(k) + 2 for k in kept) + len(rendered) > budget:
+            break
+        kept.append(rendered)
+    return "\n\n".join(kept) + tail
 
 
 def join_passage(prompt: str, continuation: str) -> str:
@@ -138,3 +156,12 @@ def join_passage(prompt: str, continuation: str) -> str:
         return prompt
     glue = "" if continuation[0] in ".,;:!?'’”)" else " "
     return f"{prompt}{glue}{continuation}"
+
+
+def parse_retry_seconds(message: str) -> float | None:
+    """Seconds from Reddit's 'try again in N minutes/seconds' (or 'take a break for N ...')."""
+    m = _RATELIMIT.search(message or "")
+    if not m:
+        return None
+    n, unit = float(m.group(1)), m.group(2).lower()
+    return n * {"millisecond": 0.001, "second": 1, "minute": 60, "hour": 3600}[unit]

@@ -59,16 +59,31 @@ def test_split_falls_back_to_spaces_then_hard_cuts():
 
 
 @pytest.mark.parametrize("raw", ["@everyone look", "hi @here", "<@123456789>", "<@!42>",
-                                 "<@&77> role", "@EVERYONE"])
+                                 "<@&77> role", "@EVERYONE", "see <#123>", "</oz:99> now"])
 def test_mentions_are_neutralised(raw):
     out = neutralise_mentions(raw)
     assert ZWSP in out
-    assert not re.search(r"@(everyone|here)|<@[!&]?\d+>", out, re.IGNORECASE)
+    assert not re.search(r"@(everyone|here)|<[@#/][!&]?[\w:]*\d+>", out, re.IGNORECASE)
     assert out.replace(ZWSP, "") == raw
 
 
-def test_plain_at_signs_and_channels_are_left_alone():
-    assert neutralise_mentions("mail me@example.com in <#123>") == "mail me@example.com in <#123>"
+def test_plain_at_signs_are_left_alone_and_own_channel_links_kept():
+    assert neutralise_mentions("mail me@example.com") == "mail me@example.com"
+    assert neutralise_mentions("go to <#123>", channels=False) == "go to <#123>"
+    assert neutralise_mentions("<@1> in <#123>", channels=False) == f"<{ZWSP}@1> in <#123>"
+
+
+def test_spoiler_spans_render_as_discord_spoilers_across_split_pieces():
+    from bot.adapters.discord.text import plain_messages
+    from bot.safety.spoilers import hide
+
+    text = "open part " + hide("secret " * 400 + "a || b")
+    pieces = plain_messages(text, limit=1000)
+    assert all(len(p) <= 1000 for p in pieces) and len(pieces) >= 3
+    assert pieces[0].startswith("open part ||") and pieces[0].endswith("||")
+    assert all(p.startswith("||") and p.endswith("||") for p in pieces[1:])
+    assert "\x0e" not in "".join(pieces) and "\x0f" not in "".join(pieces)
+    assert f"|{ZWSP}|" in pieces[-1]  # a '||' inside cannot end the spoiler early
 
 
 def test_passage_messages_keep_every_word_and_the_limit():

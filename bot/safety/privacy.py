@@ -1,0 +1,176 @@
+"""Forget-me and data retention.
+
+``forget`` deletes one person's logged prompts, outputs, reading progress, opt-in state and
+filter events; their interaction rows are folded into ``usage_counters`` (day, platform,
+command, outcome: counts that identify no one) and deleted. Their Reddit ledger rows keep
+only what exactly-once needs (the summons' fullname, state and the bot's reply fullname):
+prompt, passage, error and author are blanked, and unfinished ones are closed, so nothing
+is posted for them afterwards and nothing is answered twice.
+
+``purge_old`` deletes logged text older than ``[privacy] keep_days``: prompts, passages,
+errors and options of interactions, the text of finished Reddit ledger rows, and old
+filter events. ``retention_loop`` runs it on a schedule.
+
+Tables added elsewhere that hold a person's text register an eraser (``ERASERS``) and a
+purger (``PURGERS``), so forget-me and retention cover them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from bot.store import (
+    FilterEvent,
+    Interaction,
+    OptOut,
+    ReadingProgress,
+    RedditItem,
+    Store,
+    UsageCounter,
+)
+
+log = logging.getLogger(__name__)
+
+FORGOTTEN = "forgotten"
+UNFINISHED = ("seen", "queued", "generating", "ready", "posting")
+FINISHED = ("posted", "failed", "skipped")
+
+Eraser = Callable[[Session, str, str], int]  # (session, platform, user key) -> rows changed
+Purger = Callable[[Session, datetime], int]  # (session, cutoff) -> rows changed
+
+
+@dataclass
+class ForgetReport:
+    """What forget-me removed, table by table."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def text(self) -> str:
+        parts = [f"{n} {name}" for name, n in self.counts.items() if n]
+        return ", ".join(parts) or "nothing (there was nothing stored about you)"
+
+
+def count_usage(s: Session, day: str, platform: str, command: str, outcome: str,
+                n: int = 1) -> None:
+    """Add ``n`` to an anonymous usage counter."""
+    row = s.get(UsageCounter, (day, platform, command[:32], outcome[:16]))
+    if row is None:
+        s.add(UsageCounter(day=day, platform=platform, command=command[:32],
+                           outcome=outcome[:16], count=n))
+    else:
+        row.count += n
+
+
+def _interactions(s: Session, platform: str, user: str) -> int:
+    """Fold a person's interaction rows into the counters, then delete them."""
+    rows = s.execute(select(Interaction.created_at, Interaction.command, Interaction.outcome)
+                     .where(Interaction.platform == platform, Interaction.user == user)).all()
+    groups = Counter((at.strftime("%Y-%m-%d"), command, outcome) for at, command, outcome in rows)
+    for (day, command, outcome), n in groups.items():
+        count_usage(s, day, platform, command, outcome, n)
+    return _rows(s.execute(delete(Interaction).where(Interaction.platform == platform,
+                                                     Interaction.user == user)))
+
+
+def _reddit_items(s: Session, platform: str, user: str) -> int:
+    if platform != "reddit":
+        return 0
+    mine = (RedditItem.author == user)
+    s.execute(update(RedditItem).where(mine, RedditItem.state.in_(UNFINISHED))
+              .values(state="skipped", next_attempt_at=None))
+    return _rows(s.execute(update(RedditItem).where(mine).values(
+        author=FORGOTTEN, prompt="", output=None, error=FORGOTTEN)))
+
+
+def _simple(model, column: str) -> Eraser:
+    def erase(s: Session, platform: str, user: str) -> int:
+        return _rows(s.execute(delete(model).where(model.platform == platform,
+                                                   getattr(model, column) == user)))
+    return erase
+
+
+def _rows(result) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+ERASERS: dict[str, Eraser] = {
+    "logged requests": _interactions,
+    "Reddit summonses": _reddit_items,
+    "reading-progress entries": _simple(ReadingProgress, "user"),
+    "opt-outs": _simple(OptOut, "user"),
+    "filter events": _simple(FilterEvent, "user"),
+}
+
+
+def forget(store: Store, platform: str, user: str) -> ForgetReport:
+    """Delete everything stored about one (hashed) user on one platform, in one transaction."""
+    report = ForgetReport()
+    with store.session() as s:
+        for name, erase in ERASERS.items():
+            report.counts[name] = erase(s, platform, user)
+        count_usage(s, datetime.now(UTC).strftime("%Y-%m-%d"), platform, "forget-me", "ok")
+    log.info("forget-me on %s: %s", platform, report.text())
+    return report
+
+
+# ---- retention ------------------------------------------------------------------------------
+
+
+def _purge_interactions(s: Session, cutoff: datetime) -> int:
+    has_text = (Interaction.prompt.is_not(None) | Interaction.output.is_not(None)
+                | Interaction.error.is_not(None))
+    return _rows(s.execute(update(Interaction)
+                           .where(Interaction.created_at < cutoff, has_text)
+                           .values(prompt=None, output=None, error=None, options={})))
+
+
+def _purge_reddit(s: Session, cutoff: datetime) -> int:
+    return _rows(s.execute(update(RedditItem).where(
+        RedditItem.updated_at < cutoff, RedditItem.state.in_(FINISHED),
+        (RedditItem.prompt != "") | RedditItem.output.is_not(None))
+        .values(prompt="", output=None, error=None)))
+
+
+def _purge_filter_events(s: Session, cutoff: datetime) -> int:
+    return _rows(s.execute(delete(FilterEvent).where(FilterEvent.created_at < cutoff)))
+
+
+PURGERS: dict[str, Purger] = {
+    "interactions": _purge_interactions,
+    "reddit_items": _purge_reddit,
+    "filter_events": _purge_filter_events,
+}
+
+
+def purge_old(store: Store, keep_days: int, now: datetime | None = None) -> dict[str, int]:
+    """Delete logged text older than ``keep_days`` (0 keeps everything); rows changed per table."""
+    if keep_days <= 0:
+        return {}
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    with store.session() as s:
+        done = {name: purge(s, cutoff) for name, purge in PURGERS.items()}
+    if any(done.values()):
+        log.info("retention: removed text older than %d days: %s", keep_days, done)
+    return done
+
+
+async def retention_loop(store: Store, keep_days: int, interval_s: float) -> None:
+    """Run ``purge_old`` now and then every ``interval_s`` until cancelled."""
+    while True:
+        try:
+            await asyncio.to_thread(purge_old, store, keep_days)
+        except Exception:  # a failed purge is retried next time; it must not stop the bot
+            log.exception("retention: purging old text failed")
+        await asyncio.sleep(interval_s)
