@@ -353,11 +353,22 @@ class FakeDiscord:
 
     async def command(self, name: str, options: dict[str, Any] | None = None, *,
                       user_id: int = 1001, guild_id: int | None = 5001,
-                      channel_id: int = 7001) -> Exchange:
-        """Send a slash command with the given options."""
+                      channel_id: int = 7001, subcommand: str | None = None,
+                      users: dict[str, int] | None = None,
+                      permissions: int = P.MEMBER_PERMISSIONS) -> Exchange:
+        """Send a slash command with the given options (``users``: user options by name;
+        ``subcommand``: the options go to that subcommand of a group)."""
         opts = [P.option(k, v) for k, v in (options or {}).items()]
+        resolved: dict[str, Any] = {}
+        for key, uid in (users or {}).items():
+            opt, res = P.user_option(key, uid)
+            opts.append(opt)
+            resolved.setdefault("users", {}).update(res["users"])
+        if subcommand is not None:
+            opts = [P.subcommand(subcommand, opts)]
         return await self.send_interaction(P.interaction(
-            2, name, opts, user_id=user_id, guild_id=guild_id, channel_id=channel_id))
+            2, name, opts, user_id=user_id, guild_id=guild_id, channel_id=channel_id,
+            permissions=permissions, resolved=resolved))
 
     async def autocomplete(self, name: str, focused: str, value: str, *, user_id: int = 1001,
                            guild_id: int | None = 5001, channel_id: int = 7001) -> Exchange:

@@ -98,8 +98,9 @@ def ready(session_id: str, resume_url: str) -> dict[str, Any]:
             "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1]}
 
 
-MEMBER_PERMISSIONS = 2248473465835073  # a member's usual rights: no Manage Messages
+MEMBER_PERMISSIONS = 2248473465835073  # a member's usual rights: no Manage Messages/Server
 MANAGE_MESSAGES = 1 << 13
+MANAGE_GUILD = 1 << 5
 
 
 def _context(user_id: int, guild_id: int | None, channel_id: int,
@@ -123,10 +124,13 @@ def _context(user_id: int, guild_id: int | None, channel_id: int,
 def interaction(kind: int, name: str, options: list[dict[str, Any]], *, user_id: int,
                 guild_id: int | None, channel_id: int, command_id: int = 0,
                 data: dict[str, Any] | None = None, permissions: int = MEMBER_PERMISSIONS,
-                channel_type: int = 0) -> dict[str, Any]:
+                channel_type: int = 0,
+                resolved: dict[str, Any] | None = None) -> dict[str, Any]:
     """An INTERACTION_CREATE payload (kind 2 = command, 3 = component, 4 = autocomplete)."""
     data = data or {"id": str(command_id or next_id()), "name": name, "type": 1,
                     "options": options}
+    if resolved:
+        data["resolved"] = resolved
     payload = {
         "id": str(next_id()), "application_id": str(APP_ID), "type": kind, "data": data,
         "token": f"tok{next_id()}", "version": 1, "locale": "en-US", "app_permissions": "0",
@@ -140,6 +144,12 @@ def interaction(kind: int, name: str, options: list[dict[str, Any]], *, user_id:
 def subcommand(name: str, options: list[dict[str, Any]]) -> dict[str, Any]:
     """A sub-command of a group, as the option the group's command carries."""
     return {"name": name, "type": 1, "options": options}
+
+
+def user_option(name: str, user_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A user option and the ``resolved`` data that goes with it."""
+    return ({"name": name, "type": 6, "value": str(user_id)},
+            {"users": {str(user_id): user(user_id, f"user{user_id % 1000}")}})
 
 
 def message_command_data(name: str, target: dict[str, Any]) -> dict[str, Any]:

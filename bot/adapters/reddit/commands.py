@@ -79,5 +79,7 @@ class RedditCommands:
         return self._format(text)
 
     def _format(self, text: str) -> str:
-        return format_text_reply(text, footer_text=footer(self.cfg.bot.source_url),
+        note = footer(self.cfg.bot.source_url).replace(
+            " This passage is machine-generated, not quoted from the books.", "")
+        return format_text_reply(text, footer_text=note,
                                  max_chars=self.cfg.reddit.max_reply_chars)
