@@ -158,8 +158,9 @@ class WordMatcher:
         return sorted(hits.values(), key=lambda h: (h.start, h.end))
 
     def _check(self, units: list[_Unit], hits: dict[tuple[int, int], Hit]) -> None:
-        if any(u.kind == LETTER for u in units):
-            self._add(self._lookup("".join(u.letters for u in units)), units, hits)
+        entry = self._lookup("".join(u.letters for u in units))
+        if entry is not None and any(u.kind == LETTER for u in units):
+            self._add(entry, units, hits)
 
     @staticmethod
     def _add(entry: str | None, units: list[_Unit], hits: dict[tuple[int, int], Hit]) -> None:
@@ -180,11 +181,14 @@ class WordMatcher:
         self._spaced(run, hits)
 
     def _spaced(self, run: list[_Unit], hits: dict[tuple[int, int], Hit]) -> None:
-        """Words spelled by 3+ consecutive letters of ``run``; stops early on no prefix."""
+        """Words spelled by 3+ consecutive letters of ``run`` (the shortest from each start);
+        a start stops as soon as no listed word begins with what it spells."""
         for i in range(len(run) - 2):
             letters: list[str] = []
             counts: list[int] = []
+            has_letter = False
             for j in range(i, min(len(run), i + MAX_SPACED)):
+                has_letter = has_letter or run[j].kind == LETTER
                 for ch in run[j].letters:
                     if letters and letters[-1] == ch:
                         counts[-1] += 1
@@ -194,8 +198,10 @@ class WordMatcher:
                 key = "".join(letters)
                 if key not in self._prefixes:
                     break
-                if j - i >= 2 and any(u.kind == LETTER for u in run[i:j + 1]):
-                    self._add(self._match(key, tuple(counts)), run[i:j + 1], hits)
+                entry = self._match(key, tuple(counts)) if j - i >= 2 and has_letter else None
+                if entry is not None:
+                    self._add(entry, [run[i], run[j]], hits)
+                    break
 
     def _phrases(self, tokens: list[_Token], hits: dict[tuple[int, int], Hit]) -> None:
         """Entries of several words, matched over consecutive words."""

@@ -115,3 +115,18 @@ def test_real_counts_are_plausible(oz_counter):
     oz_exact = sum(oz_counter.count("Oz", exact=True).values())
     oz_sub = sum(oz_counter.count("Oz").values())
     assert 0 < oz_exact < oz_sub  # "Ozma" counts only as a substring
+
+
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("term", ["Dorothy", "the Tin Woodman", "oz", "Scarecrow's", "said"])
+def test_counts_before_a_point_equal_counts_of_that_first_part(oz_books, oz_counter, term,
+                                                               exact):
+    """A reader's progress: counts in the first n tokens, as if that part were the book."""
+    text = oz_books["oz1"]
+    tokens = text.split()
+    for n in (0, 1, 5000, len(tokens) // 2, len(tokens)):
+        end = oz_counter.prefix_end("oz1", n)
+        alone = TermCounter({"part": " ".join(tokens[:n])}).count(term, exact)["part"]
+        assert oz_counter.count_before(term, "oz1", end, exact) == alone, (term, n)
+    assert oz_counter.count_before(term, "oz1", len(normalise(text)), exact) == \
+        oz_counter.count(term, exact)["oz1"]
