@@ -26,7 +26,7 @@ from engine.generation.params import GenParams
 
 BLOCKED = ("The moderators here have blocked you from using this bot. Ask them if you "
            "think that is a mistake.")
-PREVIEW_INTERVAL_S = 0.2  # streamed previews are filtered at most this often
+PREVIEW_INTERVAL_S = 0.5  # streamed previews are filtered at most this often
 Regenerate = Callable[[GenParams], Awaitable[Any]]
 
 

@@ -20,6 +20,7 @@ number of times (a token, its pieces, at most ``MAX_PHRASE_WORDS`` phrases and
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,8 +108,28 @@ class _Unit:
 
 @dataclass
 class _Token:
-    units: list[_Unit]
+    units: list[_Unit] | None  # None for a plain word of ASCII letters (the fast path)
     spaced: bool  # only whitespace between this token and the one before
+    start: int = 0
+    letters: str = ""  # a plain word's folded letters
+
+    def folded(self) -> str:
+        """The token's letters as the matcher sees them (separators dropped)."""
+        if self.units is None:
+            return self.letters
+        return "".join(u.letters for u in self.units)
+
+    @property
+    def end(self) -> int:
+        if self.units is None:
+            return self.start + len(self.letters)
+        return self.units[-1].pos + 1 if self.units else self.start
+
+    def word(self) -> list[_Unit]:
+        """The token's letters (separators dropped) as units."""
+        if self.units is None:
+            return [_Unit(LETTER, ch, self.start + i) for i, ch in enumerate(self.letters)]
+        return [u for u in self.units if u.kind != SEP]
 
 
 class WordMatcher:
@@ -151,6 +172,12 @@ class WordMatcher:
         hits: dict[tuple[int, int], Hit] = {}
         tokens = list(_tokens(text))
         for token in tokens:
+            if token.units is None:
+                entry = self._lookup(token.letters)
+                if entry is not None:
+                    span = (token.start, token.start + len(token.letters))
+                    hits.setdefault(span, Hit(*span, entry))
+                continue
             for units in _candidates(token.units):
                 self._check(units, hits)
         self._spaced_runs(tokens, hits)
@@ -172,7 +199,9 @@ class WordMatcher:
         """Letters typed as words of one character each ("f u c k")."""
         run: list[_Unit] = []
         for token in tokens:
-            word = [u for u in token.units if u.kind != SEP]
+            single = (len(token.letters) == 1 if token.units is None
+                      else sum(u.kind != SEP for u in token.units) == 1)
+            word = token.word() if single else []
             if len(word) != 1 or not token.spaced:
                 self._spaced(run, hits)
                 run = []
@@ -207,38 +236,61 @@ class WordMatcher:
         """Entries of several words, matched over consecutive words."""
         if not self._firsts:
             return
-        words = [[u for u in t.units if u.kind != SEP] for t in tokens]
-        for i, first in enumerate(words):
-            head = "".join(u.letters for u in first)
-            if not first or (runs(head, self._longest) or ("",))[0] not in self._firsts:
+        for i, token in enumerate(tokens):
+            head = token.folded()
+            if not head or (runs(head, self._longest) or ("",))[0] not in self._firsts:
                 continue
             parts = [head]
-            for j in range(i + 1, min(len(words), i + MAX_PHRASE_WORDS)):
-                if not words[j] or not tokens[j].spaced:
+            for j in range(i + 1, min(len(tokens), i + MAX_PHRASE_WORDS)):
+                word = tokens[j].folded()
+                if not word or not tokens[j].spaced:
                     break
-                parts.append("".join(u.letters for u in words[j]))
-                self._add(self._lookup(" ".join(parts)), [first[0], words[j][-1]], hits)
+                parts.append(word)
+                entry = self._lookup(" ".join(parts))
+                if entry is not None:
+                    span = (token.start, tokens[j].end)
+                    hits.setdefault(span, Hit(*span, entry))
+
+
+_CHUNK = re.compile(r"\S+")
+_PLAIN = re.compile(r"([A-Za-z]+)[.,;:]?")
 
 
 def _tokens(text: str) -> Iterable[_Token]:
-    """Runs of letters, digits and leet symbols, with the separators inside them."""
+    """Runs of letters, digits and leet symbols, with the separators inside them.
+
+    Whitespace-separated chunks that are plain ASCII words (perhaps with a trailing , . ;
+    or :) take a fast path; anything else is read character by character."""
+    raw_end = -1  # where the last token ended, separators included
+    for m in _CHUNK.finditer(text):
+        plain = _PLAIN.fullmatch(m.group())
+        if plain:
+            spaced = raw_end >= 0 and text[raw_end:m.start()].isspace()
+            yield _Token(None, spaced, m.start(), _canon(plain.group(1).lower()))
+            raw_end = m.end()
+            continue
+        for token, end in _slow_tokens(m.group(), m.start()):
+            token.spaced = raw_end >= 0 and text[raw_end:token.start].isspace()
+            yield token
+            raw_end = end
+
+
+def _slow_tokens(chunk: str, base: int) -> Iterable[tuple[_Token, int]]:
+    """The tokens of one whitespace-free chunk, and where each ends (separators included)."""
     units: list[_Unit] = []
-    spaced = False
-    gap_spaces, gap_other = 0, False  # what lies between the last token and the next
-    for pos, ch in enumerate(text):
+    start = base
+    for offset, ch in enumerate(chunk):
         kind, letters = classify(ch)
         if kind in (SPACE, OTHER):
             if units:
-                yield _Token(_strip_seps(units), spaced)
-                units, gap_spaces, gap_other = [], 0, False
-            gap_spaces += kind == SPACE
-            gap_other = gap_other or kind == OTHER
+                yield _Token(_strip_seps(units), False, start), base + offset
+                units = []
             continue
         if not units:
-            spaced = gap_spaces > 0 and not gap_other
-        units.append(_Unit(kind, letters, pos))
+            start = base + offset
+        units.append(_Unit(kind, letters, base + offset))
     if units:
-        yield _Token(_strip_seps(units), spaced)
+        yield _Token(_strip_seps(units), False, start), base + len(chunk)
 
 
 def _strip_seps(units: list[_Unit]) -> list[_Unit]:

@@ -107,10 +107,10 @@ def _progress_command(flow) -> app_commands.Command:
 
 
 def _mod_group(flow) -> app_commands.Group:
-    """``/mod status|pause|resume|block|unblock|spoilers|filter`` (Manage Server only)."""
+    """``/mod status|pause|resume|block|unblock|spoilers|filter`` (moderators: Manage Messages or Manage Server)."""
     group = app_commands.Group(name="mod", description="Moderator controls for this server",
                                guild_only=True,
-                               default_permissions=discord.Permissions(manage_guild=True))
+                               default_permissions=discord.Permissions(manage_messages=True))
 
     def simple(action: str, description: str) -> None:
         async def run(interaction: discord.Interaction) -> None:

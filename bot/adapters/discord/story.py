@@ -141,9 +141,10 @@ def _without_mention(content: str, me: int) -> str:
 
 
 def _may_manage(message: discord.Message) -> bool:
-    """Whether the author may manage messages here (False when Discord did not say)."""
+    """Whether the author moderates here: may manage messages or the server (as
+    ``flow.to_request`` decides); False when Discord did not say."""
     try:
         perms = message.channel.permissions_for(message.author)  # type: ignore[arg-type]
     except (AttributeError, TypeError, ValueError):
         return False
-    return bool(perms.manage_messages)
+    return bool(perms.manage_messages or perms.manage_guild)

@@ -1,5 +1,7 @@
 """Summons parsing, prompt cleaning and reply formatting for Reddit."""
 
+import re
+
 import pytest
 
 from bot.adapters.reddit.text import (
@@ -101,3 +103,38 @@ def test_cut_at_sentence_falls_back_to_a_word():
 ])
 def test_parse_retry_seconds(message, seconds):
     assert parse_retry_seconds(message) == seconds
+
+
+LIVE = re.compile(r"(?<![\w\\])/?[ur]/[\w-]", re.IGNORECASE)
+
+
+@pytest.mark.parametrize("raw", [
+    "u/victim", "/u/victim", "U/Victim", "/U/victim", "r/oz", "/r/oz", "(u/victim)",
+    "hi,u/victim", "u\u200b/victim", "u/\u200bvictim", "x/u/victim", "**u/victim**",
+])
+def test_no_user_or_subreddit_summons_stays_live(raw):
+    from bot.adapters.reddit.text import defuse_mentions
+
+    out = defuse_mentions(raw)
+    assert not LIVE.search(out), out
+    reply = format_reply(f"Dorothy met {raw} today.", spoiler=False, footer_text="f",
+                         max_chars=1000)
+    assert not LIVE.search(reply), reply
+
+
+def test_words_that_only_look_like_summons_are_kept():
+    from bot.adapters.reddit.text import defuse_mentions
+
+    assert defuse_mentions("a user/guide and 3/4 u/") == "a user/guide and 3/4 u/"
+
+
+def test_command_answers_render_spoilers_per_paragraph_and_fit():
+    from bot.adapters.reddit.text import format_text_reply
+    from bot.safety.spoilers import hide
+
+    text = "**Word count** u/x\noz1 12\noz2 " + hide("34\nand more")
+    out = format_text_reply(text, footer_text="foot", max_chars=200)
+    assert out.split("\n\n")[:4] == ["Word count u\\/x", "oz1 12", "oz2 >!34!<", ">!and more!<"]
+    assert out.endswith("foot") and len(out) <= 200
+    short = format_text_reply(text * 20, footer_text="foot", max_chars=120)
+    assert len(short) <= 120 and short.count(">!") == short.count("!<")

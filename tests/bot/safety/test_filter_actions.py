@@ -1,0 +1,76 @@
+"""The filter's actions through the real Dispatcher and generation queue: mask, regenerate,
+refuse, per place, each logged; streamed previews are masked too."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import open_app
+from bot.messages import Request, TokenUpdate
+from bot.store import FilterEvent
+from tests.bot.conftest import make_config
+
+
+class SeedGenerator:
+    """Writes a listed word for odd seeds and clean text for even ones; streams its text."""
+
+    model_id = "seed-test"
+    supports_joins = supports_holds = False
+
+    def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
+        from engine.generation.generator import GenResult
+
+        out = []
+        for i, (prompt, p) in enumerate(zip(prompts, params, strict=True)):
+            text = " and the sh1t hit the fan." if p.seed % 2 else " and the wind rose."
+            if on_token is not None:
+                on_token(i, text)
+            out.append(GenResult(prompt=prompt, text=text, seed=p.seed, new_tokens=6,
+                                 finish_reason="sentence", model_id=self.model_id,
+                                 guard=None, seconds=0.0))
+        return out
+
+
+def _ask(tmp_path, action: str, seed: int, prompt: str = "Dorothy walked"):
+    cfg = make_config(tmp_path, filter={"action": action})
+    events = []
+
+    async def run():
+        async with open_app(cfg, generator=SeedGenerator()) as app:
+            req = Request("discord", "42", "oz", {"prompt": prompt, "seed": seed}, guild="9")
+            reply = await app.dispatcher.handle(req, events.append)
+            with app.store.session() as s:
+                logged = [(e.stage, e.action) for e in s.scalars(select(FilterEvent))]
+            return reply, logged
+
+    reply, logged = asyncio.run(run())
+    return reply, logged, [e.text for e in events if isinstance(e, TokenUpdate)]
+
+
+def test_mask_covers_the_word_in_the_passage_and_the_preview(tmp_path):
+    reply, logged, previews = _ask(tmp_path, "mask", 1)
+    assert reply.outcome == "ok" and reply.text == " and the ████ hit the fan."
+    assert logged == [("output", "mask")]
+    assert previews and all("sh1t" not in p for p in previews)
+
+
+def test_regenerate_writes_again_with_another_seed(tmp_path):
+    reply, logged, _ = _ask(tmp_path, "regenerate", 1)
+    assert reply.text == " and the wind rose." and reply.meta["seed"] % 2 == 0
+    assert logged == [("output", "regenerate")]
+
+
+def test_refuse_posts_nothing_and_says_why(tmp_path):
+    reply, logged, _ = _ask(tmp_path, "refuse", 1)
+    assert reply.outcome == "refused" and reply.private and "filters" in reply.text
+    assert logged == [("output", "refuse")]
+    reply, logged, _ = _ask(tmp_path / "p", "refuse", 2, prompt="Dorothy said f u c k")
+    assert reply.outcome == "refused" and "prompt" in reply.text
+    assert logged == [("prompt", "refuse")]
+
+
+@pytest.mark.parametrize("seed", [2])
+def test_clean_passages_pass_untouched_and_unlogged(tmp_path, seed):
+    reply, logged, _ = _ask(tmp_path, "mask", seed)
+    assert reply.text == " and the wind rose." and logged == []
