@@ -51,17 +51,17 @@ class Audience:
             return
         started = time.monotonic()
         with self.store.session() as s:
-            version = tuple(s.execute(select(func.count(), func.max(t.updated_at)))
-                            .one() for t in (ReadingProgress, PlaceSettings)) + tuple(
-                s.execute(select(func.count(), func.max(BlockedUser.created_at))).one())
+            version = tuple(tuple(s.execute(select(func.count(), func.max(column))).one())
+                            for column in (ReadingProgress.updated_at, PlaceSettings.updated_at,
+                                           BlockedUser.created_at))
             if force or version != self._version:
-                readers = set(s.execute(select(ReadingProgress.platform,
-                                               ReadingProgress.user).distinct()).tuples())
-                blocked = frozenset(s.execute(select(BlockedUser.platform, BlockedUser.place,
-                                                     BlockedUser.user)).tuples())
+                readers = {(p, u) for p, u in s.execute(
+                    select(ReadingProgress.platform, ReadingProgress.user).distinct())}
+                blocked = frozenset((p, place, u) for p, place, u in s.execute(
+                    select(BlockedUser.platform, BlockedUser.place, BlockedUser.user)))
                 policies = {(p, place): policy for p, place, policy in s.execute(
                     select(PlaceSettings.platform, PlaceSettings.place,
-                           PlaceSettings.spoiler_policy)).tuples()}
+                           PlaceSettings.spoiler_policy))}
                 with self._lock:
                     self._readers, self._blocked, self._policies = readers, blocked, policies
                     self._version = version

@@ -66,7 +66,8 @@ class Safety:
         """What this reader may see openly: their progress, else the place's policy."""
         books = self.stats.books()
         entries = progress.entries(self.store, req.platform, self._key(req))
-        policy, source = self._policy(req, books)
+        chosen = self.moderation.state(req.platform, req.guild).spoiler_policy
+        policy, source = self._policy(req, books, chosen)
         return progress.visibility(books, entries, policy, source,
                                    truthy(req.args.get("reveal", False)))
 
@@ -86,11 +87,8 @@ class Safety:
         return progress.visibility(books, {}, policy, source,
                                    truthy(req.args.get("reveal", False)))
 
-    def _policy(self, req: Request, books: list, chosen: str | None | bool = False,
-                ) -> tuple[str, str]:
-        """The place's spoiler policy (``chosen``, else read here), else the default."""
-        if chosen is False:
-            chosen = self.moderation.state(req.platform, req.guild).spoiler_policy
+    def _policy(self, req: Request, books: list, chosen: str | None) -> tuple[str, str]:
+        """The place's spoiler policy (``chosen`` by its moderators), else the default."""
         if chosen:
             where = "server" if req.platform == "discord" else "community"
             return chosen, f"this {where}'s spoiler policy"

@@ -27,6 +27,11 @@ TEXT_HANDLERS = {
     "/sentiment": (_parse("/sentiment oz1 "), ["space run", "dots"]),
     "/wordcount": (_parse("/wordcount "), ["space run", "newlines"]),
     "/oz": (_parse("/oz "), ["space run", "numbered + spaces"]),
+    "/progress": (_parse("/progress wor "), ["space run", "numbered + spaces", "dots"]),
+    "/progress named": (_parse("/progress book: "), ["space run", "newlines"]),
+    "/mod": (_parse("/mod block "), ["space run", "newlines"]),
+    "/wordcount reveal": (lambda s: _parse("/wordcount ")(s + " reveal: true"),
+                          ["space run", "newlines"]),
     "reddit summons + prompt": (_reddit_prompt, ["open brackets", "unclosed links",
                                                  "space run"]),
     "reddit keyword": (lambda s: reddit_text.find_trigger(

@@ -43,7 +43,7 @@ class ScriptGenerator:
     """A stand-in model that writes the same text for every prompt."""
 
     model_id = "script-test"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def __init__(self, text: str):
         self.text = text

@@ -107,7 +107,7 @@ def _progress_command(flow) -> app_commands.Command:
 
 
 def _mod_group(flow) -> app_commands.Group:
-    """``/mod status|pause|resume|block|unblock|spoilers|filter`` (moderators: Manage Messages or Manage Server)."""
+    """``/mod status|pause|resume|block|unblock|spoilers|filter`` (moderators only)."""
     group = app_commands.Group(name="mod", description="Moderator controls for this server",
                                guild_only=True,
                                default_permissions=discord.Permissions(manage_messages=True))

@@ -16,7 +16,7 @@ class SeedGenerator:
     """Writes a listed word for odd seeds and clean text for even ones; streams its text."""
 
     model_id = "seed-test"
-    supports_joins = supports_holds = False
+    supports_joins = supports_holds = independent_rows = False
 
     def generate(self, prompts, params, on_token=None, should_stop=None, **no_joins):
         from engine.generation.generator import GenResult
@@ -74,3 +74,59 @@ def test_refuse_posts_nothing_and_says_why(tmp_path):
 def test_clean_passages_pass_untouched_and_unlogged(tmp_path, seed):
     reply, logged, _ = _ask(tmp_path, "mask", seed)
     assert reply.text == " and the wind rose." and logged == []
+
+
+def _steps(tmp_path, action, steps):
+    cfg = make_config(tmp_path, filter={"action": action})
+
+    async def run():
+        async with open_app(cfg, generator=SeedGenerator()) as app:
+            out = await steps(app.dispatcher)
+            with app.store.session() as s:
+                logged = [(e.stage, e.action) for e in s.scalars(select(FilterEvent))]
+            return out, logged
+
+    return asyncio.run(run())
+
+
+def _req(command, rid, who="42", moderator=False, **args):
+    return Request("discord", who, command, args, channel="c1", guild="9", request_id=rid,
+                   moderator=moderator, display_name=who)
+
+
+def test_every_kind_of_passage_is_screened(tmp_path):
+    async def steps(d):
+        first = await d.handle(_req("oz", "1", prompt="Dorothy walked", seed=2))
+        more = await d.handle(_req("continue", "2", parent="1", text="then sh1t", seed=1))
+        again = await d.handle(_req("regenerate", "3", parent="1"))
+        quoted = await d.handle(_req("continue_message", "4", text="Toto said fuck off",
+                                     seed=3))
+        return first, more, again, quoted, d.stories.tree.by_request("discord", "2")
+
+    (first, more, again, quoted, row), logged = _steps(tmp_path, "mask", steps)
+    assert [r.outcome for r in (first, more, again, quoted)] == ["ok"] * 4
+    for reply in (more, again, quoted):  # odd seeds (1, 3) write a listed word: masked
+        assert "sh1t" not in reply.text and "fuck" not in reply.text
+    assert "sh1t" not in (row.prompt + row.context)  # the reader's words, as kept and given
+    assert logged.count(("prompt", "mask")) == 2 and ("output", "mask") in logged
+
+
+def test_refused_continuations_and_paused_places_queue_nothing(tmp_path):
+    async def steps(d):
+        await d.handle(_req("oz", "1", prompt="Dorothy walked", seed=2))
+        rude = await d.handle(_req("continue", "2", parent="1", text="f u c k"))
+        await d.handle(_req("mod", "3", moderator=True, action="pause"))
+        paused = [await d.handle(_req(c, f"p{c}", parent="1")) for c in ("continue",
+                                                                       "regenerate")]
+        precheck = await d.stories.refusal(_req("continue", None, parent="1"))
+        await d.handle(_req("mod", "4", moderator=True, action="resume"))
+        await d.handle(_req("mod", "5", "7", moderator=True, action="block", user="42"))
+        blocked = await d.handle(_req("regenerate", "6", parent="1"))
+        return rude, paused, precheck, blocked, d.stories.tree.by_request("discord", "2")
+
+    (rude, paused, precheck, blocked, row), logged = _steps(tmp_path, "refuse", steps)
+    assert rude.outcome == "refused" and "prompt" in rude.text and row is None
+    assert all(r.outcome == "refused" and "paused" in r.text for r in paused)
+    assert precheck == paused[0].text
+    assert blocked.outcome == "refused" and "blocked" in blocked.text
+    assert logged == [("prompt", "refuse")]
