@@ -1,8 +1,11 @@
 """Forget-me and data retention.
 
 ``forget`` deletes one person's logged prompts, outputs, reading progress, opt-in state and
-filter events; their interaction rows are folded into ``usage_counters`` (day, platform,
-command, outcome: counts that identify no one) and deleted. Their Reddit ledger rows keep
+filter events, and the text of their passages and story titles (the rows stay, blanked, so
+other people's continuations keep their place; the person's words are cut out of those
+continuations' kept context too); their interaction rows are folded into
+``usage_counters`` (day, platform, command, outcome: counts that identify no one) and
+deleted. Their Reddit ledger rows keep
 only what exactly-once needs (the summons' fullname, state and the bot's reply fullname):
 prompt, passage, error and author are blanked, and unfinished ones are closed, so nothing
 is posted for them afterwards and nothing is answered twice.
@@ -31,9 +34,11 @@ from bot.store import (
     FilterEvent,
     Interaction,
     OptOut,
+    Passage,
     ReadingProgress,
     RedditItem,
     Store,
+    Story,
     UsageCounter,
 )
 
@@ -94,6 +99,35 @@ def _reddit_items(s: Session, platform: str, user: str) -> int:
         author=FORGOTTEN, prompt="", output=None, error=FORGOTTEN)))
 
 
+def _passages(s: Session, platform: str, user: str) -> int:
+    """A person's passages keep their place in the story trees (others' continuations hang
+    from them) but lose their text and who asked; their words are also cut out of
+    the context kept with every passage that continued them."""
+    mine = s.scalars(select(Passage).where(Passage.platform == platform,
+                                           Passage.user == user)).all()
+    words = {t for p in mine for t in (p.prompt, p.output) if t and t.strip()}
+    for p in mine:
+        p.user, p.asked_by, p.prompt, p.context, p.output = FORGOTTEN, None, "", "", None
+        p.state = FORGOTTEN  # not continued or regenerated again: there is nothing left
+    frontier = [p.id for p in mine]
+    seen = set(frontier)
+    while frontier and words:  # the passages below theirs, level by level
+        below = s.scalars(select(Passage).where(Passage.parent_id.in_(frontier))).all()
+        frontier = [p.id for p in below if p.id not in seen]
+        seen.update(frontier)
+        for p in below:
+            for text in sorted(words, key=len, reverse=True):
+                p.context = p.context.replace(text.strip(), "")
+    return len(mine)
+
+
+def _stories(s: Session, platform: str, user: str) -> int:
+    """Stories a person started keep their thread (and others' passages); the title, made
+    from their prompt, goes."""
+    return _rows(s.execute(update(Story).where(Story.platform == platform, Story.user == user)
+                           .values(user=FORGOTTEN, title="(forgotten)")))
+
+
 def _simple(model, column: str) -> Eraser:
     def erase(s: Session, platform: str, user: str) -> int:
         return _rows(s.execute(delete(model).where(model.platform == platform,
@@ -108,6 +142,8 @@ def _rows(result) -> int:
 ERASERS: dict[str, Eraser] = {
     "logged requests": _interactions,
     "Reddit summonses": _reddit_items,
+    "passages": _passages,
+    "stories started": _stories,
     "reading-progress entries": _simple(ReadingProgress, "user"),
     "opt-outs": _simple(OptOut, "user"),
     "filter events": _simple(FilterEvent, "user"),

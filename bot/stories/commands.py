@@ -256,6 +256,8 @@ class StoryCommands:
         return found
 
     def _allow(self, action: str, passage: PassageInfo, req: Request) -> None:
+        if passage.state == "forgotten":  # bot.safety.privacy blanked it: nothing to use
+            raise BadRequest(FORGOTTEN_NOTE)
         policy = getattr(self.cfg.stories, f"{action}_by")
         why = refusal(action, policy, is_requester=passage.user == self._user(req),
                       is_moderator=req.moderator)
@@ -289,11 +291,15 @@ def _key(platform: str, request_id: str | None) -> tuple[str, str] | None:
 
 _ENDED = {"failed": "failed", "cancelled": "was cancelled",
           "interrupted": "was cut off by a restart"}
+FORGOTTEN_NOTE = ("that passage was deleted at its author's request, so there is nothing to "
+                  "work from")
 
 
 def _unfinished(passage: PassageInfo) -> str:
     if passage.state == "generating":
         return "that passage is still being written; continue it once it is done"
+    if passage.state == "forgotten":
+        return FORGOTTEN_NOTE
     how = _ENDED.get(passage.state, "did not finish")
     return f"that passage {how}, so there is nothing to continue; regenerate it instead"
 

@@ -130,3 +130,27 @@ def test_refused_continuations_and_paused_places_queue_nothing(tmp_path):
     assert precheck == paused[0].text
     assert blocked.outcome == "refused" and "blocked" in blocked.text
     assert logged == [("prompt", "refuse")]
+
+
+def test_forget_me_blanks_passages_and_cuts_their_words_from_continuations(tmp_path):
+    from bot.store import Passage, Story
+
+    async def steps(d):
+        await d.handle(Request("discord", "alice", "story", {"prompt": "Ozma hid the emerald",
+                                                              "seed": 2},
+                               channel="t1", guild="9", request_id="1"))
+        bob = await d.handle(_req("continue", "2", "bob", parent="1", text="Bob came by"))
+        gone = await d.handle(Request("discord", "alice", "forget-me", {}))
+        later = await d.handle(_req("continue", "3", "bob", parent="1"))
+        with d.store.session() as s:
+            rows = {p.request_id: (p.user, p.prompt, p.context, p.output, p.state)
+                    for p in s.scalars(select(Passage))}
+            titles = [st.title for st in s.scalars(select(Story))]
+        return bob, gone, later, rows, titles
+
+    (bob, gone, later, rows, titles), _ = _steps(tmp_path, "mask", steps)
+    assert bob.outcome == "ok" and gone.outcome == "ok" and "1 passages" in gone.text
+    assert rows["1"] == ("forgotten", "", "", None, "forgotten")
+    assert "emerald" not in rows["2"][2] and "Bob came by" in rows["2"][2]
+    assert rows["2"][0] != "forgotten" and titles == ["(forgotten)"]
+    assert later.outcome == "refused" and "author's request" in later.text
