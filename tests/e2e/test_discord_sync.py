@@ -50,7 +50,11 @@ def test_sync_to_one_guild(fake, tmp_path):
     assert book["autocomplete"] is True
     length = next(o for o in by_name["oz"]["options"] if o["name"] == "length")
     assert (length["min_value"], length["max_value"]) == (1, 400)
-    assert "registered 9 commands in server 4242" in result.output
+    assert "registered 12 commands in server 4242" in result.output  # 9 + the safety three
+    assert {"progress", "forget-me", "mod"} <= set(by_name)
+    mod = {o["name"]: o for o in by_name["mod"]["options"]}
+    assert mod["pause"]["type"] == 1 and mod["block"]["type"] == 1  # subcommands
+    assert int(by_name["mod"]["default_member_permissions"]) == 1 << 13  # Manage Messages
     assert "/oz prompt: [length]" in result.output
     assert "/story start prompt:" in result.output and "/story export" in result.output
     story = {o["name"]: o for o in by_name["story"]["options"]}
