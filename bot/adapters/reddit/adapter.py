@@ -16,7 +16,6 @@ import random
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -33,6 +32,7 @@ from bot.adapters.reddit.client import (
     credentials_from_env,
 )
 from bot.adapters.reddit.commands import RedditCommands, find_command, is_command, is_forget
+from bot.adapters.reddit.failures import REDDIT_ERRORS, Failures, _now, backoff
 from bot.adapters.reddit.ledger import FINAL, Ledger, LostClaim, Row
 from bot.adapters.reddit.passages import continue_reason, passage_request, reply_text
 from bot.adapters.reddit.rules import Summon, author_reason, live_reason, skip_reason
@@ -40,7 +40,6 @@ from bot.adapters.reddit.text import (
     OPT_IN,
     OPT_OUT,
     clean_prompt,
-    defuse_mentions,
     find_trigger,
     footer,
     format_reply,
@@ -54,26 +53,11 @@ from bot.safety.privacy import FORGOTTEN
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 6  # transient failures of one summons before it is given up
-BACKOFF_CAP_S = 600.0
-REDDIT_ERRORS = (praw.exceptions.PRAWException, prawcore.PrawcoreException)
-LOCKED_PM = ("The thread you summoned me in is locked, so I could not reply there. "
-             "Here is your passage:\n\n")
-
 __all__ = ["RedditAdapter", "RedditCredentials", "backoff", "credentials_from_env",
            "join_passage"]
 
 
-def backoff(n: int, base: float) -> float:
-    """Seconds to wait after n consecutive failures: doubling from base, capped."""
-    return min(BACKOFF_CAP_S, max(base, 0.05) * 2 ** max(n - 1, 0))
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class RedditAdapter:
+class RedditAdapter(Failures):
     """Polls the inbox and the watched subreddits; answers each summons exactly once."""
 
     name = "reddit"
@@ -391,57 +375,6 @@ class RedditAdapter:
         if row.kind != "keyword":
             await self._mark_read([row.fullname])
         return True
-
-    # ---- failures -------------------------------------------------------------------------------
-    async def _post_failed(self, row: Row, live: Summon, f: Failure) -> None:
-        log.warning("reddit: reply to %s failed: %s %s", row.fullname, f.code, f.message)
-        if f.kind == "ratelimit":  # nothing was created: wait as told, uncounted
-            wait = f.retry_after if f.retry_after is not None else self.rc.poll_interval_s
-            self._post_after = time.time() + wait
-            await self._db(self.ledger.update, row.fullname, attempts=row.attempts)
-            return await self._reschedule(row, wait, "ready", f"{f.code}: {f.message}",
-                                          reason="ratelimit")
-        if f.code == "THREAD_LOCKED":
-            return await self._fail_locked(row, live)
-        if f.kind == "banned" and row.subreddit:
-            await self._db(self.ledger.ban, row.subreddit, _now(), self.rc.ban_recheck_hours)
-            return await self._finish(row, "failed", f"banned from r/{row.subreddit}")
-        if f.kind == "permanent":
-            return await self._finish(row, "failed", f"{f.code}: {f.message}")
-        await self._transient(row, f, counted=True)
-
-    async def _transient(self, row: Row, f: Failure, counted: bool = False) -> None:
-        """Retry later with growing backoff, keeping the state on disk (posting stays posting)."""
-        cur = await self._db(self.ledger.get, row.fullname) or row
-        attempts = cur.attempts if counted else cur.attempts + 1
-        if not counted:
-            await self._db(self.ledger.update, row.fullname, attempts=attempts)
-        if attempts >= MAX_ATTEMPTS:
-            return await self._finish(row, "failed", f"gave up after {attempts} tries: "
-                                                     f"{f.code} {f.message}"[:500])
-        await self._reschedule(row, backoff(attempts, self.rc.poll_interval_s), cur.state,
-                               f"{f.code}: {f.message}"[:500])
-
-    async def _reschedule(self, row: Row, delay: float, state: str, error: str,
-                          reason: str = "transient") -> None:
-        metrics.reddit_retry(reason)
-        await self._db(self.ledger.update, row.fullname, state=state, error=error,
-                       next_attempt_at=_now() + timedelta(seconds=delay))
-
-    async def _fail_locked(self, row: Row, live: Summon) -> None:
-        """A locked thread: record the failure, then send the passage privately (once)."""
-        await self._finish(row, "failed", "THREAD_LOCKED (private message pending)")
-        if not row.output or not live.author:
-            return
-        try:
-            await self._call(rc_api.send_message, live.author, "Your passage",
-                             LOCKED_PM + defuse_mentions(row.output))
-        except REDDIT_ERRORS as exc:
-            log.warning("reddit: private message for %s failed (%s)", row.fullname, exc)
-            note = f"THREAD_LOCKED (private message failed: {classify(exc).code})"
-        else:
-            note = "THREAD_LOCKED (sent by private message)"
-        await self._db(self.ledger.update, row.fullname, error=note)
 
     async def _finish(self, row: Row, state: str, error: str | None) -> None:
         await self._db(self.ledger.update, row.fullname, state=state, error=error,
