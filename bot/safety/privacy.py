@@ -205,8 +205,14 @@ def purge_old(store: Store, keep_days: int, now: datetime | None = None) -> dict
 async def retention_loop(store: Store, keep_days: int, interval_s: float) -> None:
     """Run ``purge_old`` now and then every ``interval_s`` until cancelled."""
     while True:
+        purge = asyncio.ensure_future(asyncio.to_thread(purge_old, store, keep_days))
         try:
-            await asyncio.to_thread(purge_old, store, keep_days)
+            await asyncio.shield(purge)
+        except asyncio.CancelledError:
+            # the thread runs on regardless: let it end before the caller closes the store,
+            # or its connection outlives the engine
+            await asyncio.gather(purge, return_exceptions=True)
+            raise
         except Exception:  # a failed purge is retried next time; it must not stop the bot
             log.exception("retention: purging old text failed")
         await asyncio.sleep(interval_s)
