@@ -44,6 +44,7 @@ class StoryCommands:
                  gen_params: Callable[[dict[str, Any]], GenParams],
                  clean_prompt: Callable[[str], str], safety: Safety):
         self.cfg, self.store, self.service, self.safety = cfg, store, service, safety
+        self._admit = asyncio.Lock()  # screening (a thread hop) must not reorder the queue
         self.tree = PassageTree(store)
         self.gen_params, self.clean_prompt = gen_params, clean_prompt
 
@@ -170,21 +171,25 @@ class StoryCommands:
         if self.service is None:
             raise BadRequest("generation is not available: no model is loaded. An operator "
                              "runs `spren model build-demo` or sets [model] path.")
-        plan = await asyncio.to_thread(self._screened, req, plan)
-        record.update(prompt=plan.prompt or None, seed=plan.params.seed)
-        events = self.safety.previews(on_event)
-        key = _key(plan.platform, plan.request_id)
-        # queued first, recorded while it waits: the row's write must not cost its place
-        begun = asyncio.ensure_future(asyncio.to_thread(self.tree.begin, plan))
-        submitted = time.monotonic()
+        async with self._admit:  # passages take their places in the order they came
+            plan = await asyncio.to_thread(self._screened, req, plan)
+            record.update(prompt=plan.prompt or None, seed=plan.params.seed)
+            events = self.safety.previews(on_event)
+            key = _key(plan.platform, plan.request_id)
+            # queued first, recorded while it waits: the row's write must not cost its place
+            begun = asyncio.ensure_future(asyncio.to_thread(self.tree.begin, plan))
+            submitted = time.monotonic()
+            first = asyncio.ensure_future(self.service.generate(
+                plan.user, plan.context, plan.params, events, key=key))
+            await asyncio.sleep(0)  # it joins the queue before the next passage is screened
         try:
-            result = await self.service.generate(plan.user, plan.context, plan.params,
-                                                 events, key=key)
+            result = await first
             stopped = result.finish_reason == "cancelled"
             again = None if stopped else (  # a stopped passage is masked, not rewritten
                 lambda p: self.service.generate(plan.user, plan.context, p, events, key=key))
             result, text = await self.safety.screen_output(req, result, plan.params, again)
         except BaseException as exc:
+            first.cancel()
             await asyncio.shield(self._abandon(begun, exc))
             raise
         result = dataclasses.replace(result, text=text)
