@@ -46,6 +46,21 @@ def _drop_pool() -> None:
 atexit.register(_drop_pool)
 
 
+def _ready() -> bool:
+    """Run in the helper process: matplotlib is imported (by this module's import) and ready."""
+    return True
+
+
+def start() -> None:
+    """Start the helper process now (at app start) rather than on the first chart: spawning
+    it and importing matplotlib takes over a second here, which a user would wait for."""
+    try:
+        _executor().submit(_ready).result()
+    except BrokenProcessPool:
+        log.warning("the chart process did not start; it will be retried on the first chart")
+        _drop_pool()
+
+
 def draw(fn: Callable[..., bytes], *args: Any, in_process: bool = True, **kwargs: Any) -> bytes:
     """``fn(*args, **kwargs)`` (a function of ``engine.stats.charts``), in the helper process."""
     if not in_process:

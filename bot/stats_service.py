@@ -100,6 +100,8 @@ class StatsService:
         self._term_counter()
         for info in self._books:
             self._book_data(info)
+        if self.draw_in_process:
+            drawing.start()
 
     def resolve(self, ref: str) -> BookInfo:
         """Find a book by code, title, or unambiguous prefix (case-insensitive)."""
