@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 import types
 import typing
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config_checks import check_ranges, check_relations
+from bot.config_checks import validate
 from bot.errors import ConfigError
 from engine.generation.params import GenParams
 
@@ -172,8 +171,6 @@ class StoriesConfig:
     stop_by: str = "requester"
     max_passages: int = 200
 
-
-PRESS_POLICIES = ("requester", "moderators", "everyone")
 
 
 @dataclass
@@ -354,63 +351,6 @@ def _env_overrides(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str
     return out
 
 
-def _validate_model(m: ModelConfig) -> None:
-    if m.backend not in ("local", "openai"):
-        raise ConfigError(f"[model] backend must be 'local' or 'openai', got {m.backend!r}")
-    if m.backend == "openai" and not m.urls:
-        raise ConfigError("[model] urls is empty: list the OpenAI-compatible servers, e.g. "
-                          "urls = [\"http://127.0.0.1:8000/v1\"]")
-
-
-def _validate(cfg: Config) -> None:
-    _validate_model(cfg.model)
-    if cfg.model.dtype not in ("auto", "float32", "bfloat16", "int8"):
-        raise ConfigError(f"[model] dtype must be 'auto', 'float32', 'bfloat16' or 'int8', "
-                          f"got {cfg.model.dtype!r}")
-    if cfg.guard.action not in ("regenerate", "cut"):
-        raise ConfigError(f"[guard] action must be 'regenerate' or 'cut', got {cfg.guard.action!r}")
-    check_ranges(cfg)  # every numeric key, by the table in bot.config_checks
-    check_relations(cfg)
-    for key in ("regenerate_by", "continue_by", "stop_by"):
-        if getattr(cfg.stories, key) not in PRESS_POLICIES:
-            raise ConfigError(f"[stories] {key} must be one of {', '.join(PRESS_POLICIES)}, "
-                              f"got {getattr(cfg.stories, key)!r}")
-    _validate_safety(cfg)
-    _validate_ops(cfg)
-
-
-def _validate_ops(cfg: Config) -> None:
-    from bot.logs import FORMATS, LEVELS
-    from bot.monitor import parse_listen
-
-    if cfg.log.format not in FORMATS:
-        raise ConfigError(f"[log] format must be 'text' or 'json', got {cfg.log.format!r}")
-    if cfg.log.level.lower() not in LEVELS:
-        raise ConfigError(f"[log] level must be one of {', '.join(LEVELS)}, "
-                          f"got {cfg.log.level!r}")
-    if cfg.metrics.listen.strip():
-        parse_listen(cfg.metrics.listen)
-
-
-def _validate_safety(cfg: Config) -> None:
-    if cfg.filter.action not in FILTER_ACTIONS:
-        raise ConfigError(f"[filter] action must be one of {', '.join(FILTER_ACTIONS)}, "
-                          f"got {cfg.filter.action!r}")
-    if not 0 <= cfg.filter.max_regenerations <= 10:
-        raise ConfigError("[filter] max_regenerations must be between 0 and 10")
-    if not re.fullmatch(r"all|none|first(\s+\d{1,3})?|(through\s+)?[\w-]+",
-                        " ".join(cfg.spoilers.default_policy.lower().split())):
-        raise ConfigError("[spoilers] default_policy must be 'all', 'none', 'first N' or "
-                          f"'through <book code>', got {cfg.spoilers.default_policy!r}")
-    if cfg.privacy.keep_days < 0:
-        raise ConfigError("[privacy] keep_days must be 0 (keep) or a number of days")
-    if cfg.privacy.purge_interval_h <= 0:
-        raise ConfigError("[privacy] purge_interval_h must be more than 0")
-
-
-FILTER_ACTIONS = ("mask", "regenerate", "refuse")
-
-
 def load_config(
     path: str | os.PathLike | None = None,
     environ: typing.Mapping[str, str] | None = None,
@@ -441,5 +381,5 @@ def load_config(
                 raise ConfigError(f"[{section}] must be a table of keys, got {values!r}")
             current = getattr(cfg, section)
             setattr(cfg, section, _build_section(section, values, current))
-    _validate(cfg)
+    validate(cfg)
     return cfg

@@ -8,6 +8,7 @@ its bounds, instead of surfacing later as nonsense to users.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from bot.errors import ConfigError
@@ -107,3 +108,54 @@ def check_relations(cfg: Any) -> None:
     if not (name.isascii() and name.isidentifier() and name.islower() and len(name) <= 32):
         raise ConfigError(f"[bot] generate_command must be a lowercase word of at most 32 "
                           f"letters, digits or underscores, like 'stormlight'; got {name[:40]!r}")
+
+
+PRESS_POLICIES = ("requester", "moderators", "everyone")
+FILTER_ACTIONS = ("mask", "regenerate", "refuse")
+
+
+def validate(cfg: Any) -> None:
+    """Every check of a loaded config: choices, ranges, relations; ConfigError on the first."""
+    check_choices(cfg)
+    check_ranges(cfg)
+    check_relations(cfg)
+    _check_safety(cfg)
+    _check_ops(cfg)
+
+
+def _one_of(section: str, key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        words = [repr(a) for a in allowed]
+        choice = " or ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+        raise ConfigError(f"[{section}] {key} must be {choice}, got {value[:40]!r}")
+
+
+def check_choices(cfg: Any) -> None:
+    """Keys that take one of a few words."""
+    m = cfg.model
+    _one_of("model", "backend", m.backend, ("local", "openai"))
+    if m.backend == "openai" and not m.urls:
+        raise ConfigError("[model] urls is empty: list the OpenAI-compatible servers, e.g. "
+                          "urls = [\"http://127.0.0.1:8000/v1\"]")
+    _one_of("model", "dtype", m.dtype, ("auto", "float32", "bfloat16", "int8"))
+    _one_of("guard", "action", cfg.guard.action, ("regenerate", "cut"))
+    for key in ("regenerate_by", "continue_by", "stop_by"):
+        _one_of("stories", key, getattr(cfg.stories, key), PRESS_POLICIES)
+    _one_of("filter", "action", cfg.filter.action, FILTER_ACTIONS)
+
+
+def _check_safety(cfg: Any) -> None:
+    if not re.fullmatch(r"all|none|first(\s+\d{1,3})?|(through\s+)?[\w-]+",
+                        " ".join(cfg.spoilers.default_policy.lower().split())):
+        raise ConfigError("[spoilers] default_policy must be 'all', 'none', 'first N' or "
+                          f"'through <book code>', got {cfg.spoilers.default_policy!r}")
+
+
+def _check_ops(cfg: Any) -> None:
+    from bot.logs import FORMATS, LEVELS
+    from bot.monitor import parse_listen
+
+    _one_of("log", "format", cfg.log.format, tuple(FORMATS))
+    _one_of("log", "level", cfg.log.level.lower(), tuple(LEVELS))
+    if cfg.metrics.listen.strip():
+        parse_listen(cfg.metrics.listen)

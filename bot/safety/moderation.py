@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 
-from bot.config import FILTER_ACTIONS
+from bot.config_checks import FILTER_ACTIONS
 from bot.errors import BadRequest
 from bot.store import AuditEntry, BlockedUser, PlaceSettings, Store
 

@@ -64,7 +64,7 @@ def test_config_path_from_env(tmp_path):
     ("[bot]\ngenerate_command = \"Storm Light\"\n", "[bot] generate_command"),
     ("[queue\n", "not valid TOML"),
     ("[stories]\nstop_by = \"anyone\"\n",
-     "[stories] stop_by must be one of requester, moderators, everyone"),
+     "[stories] stop_by must be 'requester', 'moderators' or 'everyone'"),
     ("[stories]\nmax_passages = 0\n", "[stories] max_passages = 0 is out of range"),
 ])
 def test_bad_config_names_the_key_and_expected_type(tmp_path, text, message):
