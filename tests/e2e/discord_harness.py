@@ -12,7 +12,8 @@ from typing import Any
 from bot.adapters.discord.adapter import DiscordAdapter
 from bot.app import App, open_app
 from bot.config import Config, load_config
-from tests.e2e.fake_discord import Exchange, FakeDiscord
+from tests.e2e.fake_discord import FakeDiscord
+from tests.e2e.fake_discord_records import Exchange
 
 TOKEN = "fake-token-for-tests"
 
