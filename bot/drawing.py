@@ -46,6 +46,12 @@ def _drop_pool() -> None:
 atexit.register(_drop_pool)
 
 
+def _may_spawn() -> bool:
+    """A daemonic process (a bot run by multiprocessing, as some tests do) may not have
+    children: it draws in its own process instead."""
+    return not multiprocessing.current_process().daemon
+
+
 def _ready() -> bool:
     """Run in the helper process: matplotlib is imported (by this module's import) and ready."""
     return True
@@ -54,6 +60,8 @@ def _ready() -> bool:
 def start() -> None:
     """Start the helper process now (at app start) rather than on the first chart: spawning
     it and importing matplotlib takes over a second here, which a user would wait for."""
+    if not _may_spawn():
+        return
     try:
         _executor().submit(_ready).result()
     except BrokenProcessPool:
@@ -63,7 +71,7 @@ def start() -> None:
 
 def draw(fn: Callable[..., bytes], *args: Any, in_process: bool = True, **kwargs: Any) -> bytes:
     """``fn(*args, **kwargs)`` (a function of ``engine.stats.charts``), in the helper process."""
-    if not in_process:
+    if not in_process or not _may_spawn():
         return fn(*args, **kwargs)
     try:
         return _executor().submit(fn, *args, **kwargs).result()
