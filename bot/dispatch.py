@@ -42,7 +42,6 @@ _STORY_HELP = {
                "the story · /story export — the story as a Markdown file · right-click a "
                "message → Apps → Continue in the books' voice",
 }
-GEN_OPTIONS = options.GEN_OPTIONS
 
 
 class Dispatcher:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import BadRequest
+from bot.options import GEN_OPTIONS
 
 DEFAULT_MAX_CHARS = 4000  # [limits] max_input_chars
-GEN_OPTION_KEYS = frozenset({"length", "temperature", "top_p", "top_k", "seed"})
+GEN_OPTION_KEYS = frozenset(GEN_OPTIONS)
 _QUOTES = "\"'“”"
 _RANGE_WORDS = ("first", "last")
 SAFETY_COMMANDS = ("progress", "forget-me", "forgetme", "forget_me", "mod")

@@ -56,15 +56,10 @@ def _sentiment_command(flow) -> app_commands.Command:
         await flow.answer(interaction, "sentiment", {"book": book, "range": range,
                                                      "reveal": reveal})
 
-    async def book_choices(interaction: discord.Interaction,
-                           current: str) -> list[app_commands.Choice[str]]:
-        return await flow.book_choices(interaction, current)
-
     cmd: app_commands.Command[Any, ..., Any] = app_commands.Command(
         name="sentiment", callback=sentiment,
         description="The sentiment arc of a book, with a chart")
-    cmd.autocomplete("book")(book_choices)
-    return cmd
+    return _with_book_choices(cmd, flow)
 
 
 def _wordcount_command(flow) -> app_commands.Command:
@@ -95,15 +90,10 @@ def _progress_command(flow) -> app_commands.Command:
         await flow.answer(interaction, "progress", {"book": book, "chapter": chapter,
                                                     "finished": finished or None})
 
-    async def book_choices(interaction: discord.Interaction,
-                           current: str) -> list[app_commands.Choice[str]]:
-        return await flow.book_choices(interaction, current)
-
     cmd: app_commands.Command[Any, ..., Any] = app_commands.Command(
         name="progress", callback=progress,
         description="How far you have read: stats hide spoilers past it")
-    cmd.autocomplete("book")(book_choices)
-    return cmd
+    return _with_book_choices(cmd, flow)
 
 
 def _mod_group(flow) -> app_commands.Group:
@@ -201,3 +191,14 @@ def add_commands(tree: app_commands.CommandTree, cfg: Config, flow, stories=None
         _mod_group(flow),
     ):
         tree.add_command(command)
+
+
+def _with_book_choices(cmd: app_commands.Command, flow) -> app_commands.Command:
+    """``cmd`` with its ``book`` option completed from the library."""
+
+    async def book_choices(interaction: discord.Interaction,
+                           current: str) -> list[app_commands.Choice[str]]:
+        return await flow.book_choices(interaction, current)
+
+    cmd.autocomplete("book")(book_choices)
+    return cmd

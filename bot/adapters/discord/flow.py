@@ -35,6 +35,11 @@ def where(interaction: discord.Interaction) -> Where:
     return Where(interaction.user.id, interaction.guild_id, interaction.channel_id)
 
 
+def moderates(perms: discord.Permissions) -> bool:
+    """The one rule for a moderator: a member who may manage messages or the server."""
+    return bool(perms.manage_messages or perms.manage_guild)
+
+
 def to_request(interaction: discord.Interaction, command: str, args: dict[str, Any],
                channel: int | None = None) -> Request:
     """Translate an interaction into the platform-neutral Request (None options dropped)."""
@@ -45,9 +50,7 @@ def to_request(interaction: discord.Interaction, command: str, args: dict[str, A
         channel=str(channel) if channel else None,
         guild=str(interaction.guild_id) if interaction.guild_id else None,
         request_id=str(interaction.id),
-        # moderators: members who may manage messages (or the whole server) where they ask
-        moderator=bool(interaction.guild_id) and (interaction.permissions.manage_messages
-                                                  or interaction.permissions.manage_guild),
+        moderator=bool(interaction.guild_id) and moderates(interaction.permissions),
         display_name=interaction.user.display_name)
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import discord
 
-from bot.adapters.discord.flow import PLATFORM, InteractionFlow, to_request, where
+from bot.adapters.discord.flow import PLATFORM, InteractionFlow, moderates, to_request, where
 from bot.adapters.discord.limits import Where
 from bot.adapters.discord.passages import ChannelSurface
 from bot.adapters.discord.replies import NO_MENTIONS, send_private
@@ -141,10 +141,9 @@ def _without_mention(content: str, me: int) -> str:
 
 
 def _may_manage(message: discord.Message) -> bool:
-    """Whether the author moderates here: may manage messages or the server (as
-    ``flow.to_request`` decides); False when Discord did not say."""
+    """Whether the author moderates here (``flow.moderates``); False when Discord did not say."""
     try:
         perms = message.channel.permissions_for(message.author)  # type: ignore[arg-type]
     except (AttributeError, TypeError, ValueError):
         return False
-    return bool(perms.manage_messages or perms.manage_guild)
+    return moderates(perms)
