@@ -96,6 +96,16 @@ def _book_texts(cfg: Config, codes: list[str], raw: list[str]) -> dict[str, str]
     return texts
 
 
+def _second_forms(cfg: Config, codes: list[str], raw_too: list[str],
+                  holdout_book: str | None) -> list[str]:
+    """The original file's text of each ``--raw-too`` book, trained beside its cleaned text
+    (the model learns both the book and the file conventions a user's own books have)."""
+    stray = [c for c in raw_too if c not in codes or c == holdout_book]
+    if stray:
+        raise click.UsageError(f"--raw-too {', '.join(stray)}: not among the books trained on")
+    return list(_book_texts(cfg, raw_too, raw_too).values())
+
+
 def _select_texts(cfg: Config, kw: dict[str, Any]) -> tuple[list[str], list[str], str]:
     """(train texts, validation texts, description) from the DB or from plain files."""
     from engine.training.data import read_text_files, split_holdout
@@ -112,6 +122,7 @@ def _select_texts(cfg: Config, kw: dict[str, Any]) -> tuple[list[str], list[str]
         texts = _book_texts(cfg, codes + ([holdout_book] if holdout_book else []),
                             expand_codes(kw["raw_books"]))
         train = [texts[c] for c in codes if c != holdout_book]
+        train += _second_forms(cfg, codes, expand_codes(kw["raw_too"]), holdout_book)
         val = val or ([texts[holdout_book]] if holdout_book else [])
         what = f"books {', '.join(c for c in codes if c != holdout_book)}"
     if not val:
@@ -142,6 +153,8 @@ def _train_options(fn: F) -> F:
         click.option("--holdout-book", default=None, help="Validate on this book (not trained)."),
         click.option("--raw-books", default="", help="Of --books, these as their original "
                      "files' text (Gutenberg body: wraps, contents, _italics_ kept)."),
+        click.option("--raw-too", default="", help="Of --books, these also as their "
+                     "original files' text, beside the cleaned text (each book twice)."),
         click.option("--holdout-fraction", "holdout_frac", type=float, default=0.05,
                      show_default=True, help="Else validate on this tail fraction of each book."),
         click.option("--text-file", "text_files", multiple=True,

@@ -8,16 +8,24 @@ _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "mt", "capt", "col", "gen", "prof", "vs", "etc"}
 _SPACES = re.compile(r"[ \t\u00a0]+")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
+# A hard wrap: one line break in the middle of a sentence (the line before it ends in a word,
+# a comma, a semicolon or italics markup, or the next line goes on in lower case), as in the
+# fixed-width text files a model trained on book files learns to imitate. It reads as a
+# space; after a dash the words simply join.
+_WRAP = re.compile(r"(?<=[\w,;_])\n(?=[^\n])|(?<=[^\n])\n(?=[a-z])")
+_WRAP_AFTER_DASH = re.compile(r"(?<=-)\n(?=[^\n])")
 # Control characters (bar tab and newline) and U+FFFD come from byte-level tokens that do not
 # form valid text; they are never worth showing.
 _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
 def tidy(text: str) -> str:
-    """Collapse runs of spaces, trim line ends, keep at most one blank line, strip the ends."""
+    """Collapse runs of spaces, trim line ends, undo hard wraps inside sentences, keep at most
+    one blank line, strip the ends."""
     text = _JUNK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
+    text = _WRAP.sub(" ", _WRAP_AFTER_DASH.sub("", text))
     return _MANY_NEWLINES.sub("\n\n", text).strip()
 
 

@@ -161,3 +161,19 @@ def test_raw_books_train_on_the_original_files_text(cfg, tmp_path):
         _book_texts(cfg, ["oz2"], ["oz1"])
     with pytest.raises(click.UsageError, match="original file gone.txt is gone"):
         _book_texts(cfg, ["oz2"], ["oz2"])
+
+
+def test_raw_too_trains_a_book_in_both_forms(cfg, tmp_path):
+    from bot.cli.training import _select_texts
+
+    val = tmp_path / "val.txt"
+    val.write_text("Held out text for validation.\n")
+    kw = {"books": "oz1-oz2", "holdout_book": None, "text_files": (), "val_files": (val,),
+          "raw_books": "", "raw_too": "oz1", "holdout_frac": 0.05, "val_max_chars": 0}
+    train, _val, _what = _select_texts(cfg, kw)
+    assert len(train) == 3  # two books cleaned, then oz1 again as its file's text
+    assert train[1] == STORY.strip() + "\n"
+    assert train[2].startswith("The little girl") and "START OF" not in train[2]
+    assert train[2] != train[0]  # the original keeps its wraps; the cleaned text does not
+    with pytest.raises(click.UsageError, match="--raw-too oz3: not among the books"):
+        _select_texts(cfg, dict(kw, raw_too="oz3"))

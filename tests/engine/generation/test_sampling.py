@@ -91,6 +91,22 @@ def test_repetition_penalty_divides_positive_and_multiplies_negative():
     assert out.tolist() == [[1.0, -4.0, 2.0]]
 
 
+def test_tidy_undoes_hard_wraps_inside_sentences_only():
+    # a model trained on fixed-width book files breaks lines mid-sentence; that reads as a space
+    assert tidy("walked up to them and\npainted her face, then\nsat down.") == \
+        "walked up to them and painted her face, then sat down."
+    assert tidy("_very_\nangry; so\nhe left") == "_very_ angry; so he left"
+    assert tidy('"He won\'t do that,"\nand the Wizard nodded.') == \
+        '"He won\'t do that," and the Wizard nodded.'  # a line going on in lower case
+    assert tidy("the mountains--\nand a well-\nknown road") == \
+        "the mountains--and a well-known road"
+    # a line that ends a sentence or a quotation keeps its break, and blank lines stay
+    assert tidy('She smiled.\n"Why?" asked Toto.\nThe end\n\nChapter two') == \
+        'She smiled.\n"Why?" asked Toto.\nThe end\n\nChapter two'
+    # a trailing break (more text may follow while streaming) is only stripped
+    assert tidy_continuation(" up to them and\n") == " up to them and"
+
+
 def test_tidy_collapses_whitespace_and_drops_junk():
     assert tidy("  a \t b\r\n\n\n\nc\x07 d\ufffd  ") == "a b\n\nc d"
 
