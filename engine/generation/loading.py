@@ -8,6 +8,9 @@ allows it (fine-tuning while online).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import gc
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,9 +110,19 @@ def read_model(source: Path | str, *, dtype: torch.dtype = torch.float32,
 
 def _convert(model: torch.nn.Module, dtype: str, device: torch.device) -> torch.nn.Module:
     if dtype == "int8":
-        return quantize_int8(model)
+        model = quantize_int8(model)
+        gc.collect()  # the float32 weights, and the file map they came from, go now
+        _return_free_memory()
+        return model
     model = model.to(device)
     return model.to(torch.bfloat16) if dtype == "bfloat16" else model
+
+
+def _return_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc keeps them otherwise: ~100 MB
+    after converting the demo model). Nothing happens where there is no glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _special_ids(model: Any, tokenizer: Any) -> tuple[frozenset[int], int, int]:

@@ -86,3 +86,41 @@ def test_bad_options_are_refused(tiny_model_dir, kwargs, error, match):
 def test_cuda_without_a_gpu_says_so(tiny_model_dir):
     with pytest.raises(ModelError, match="no CUDA GPU"):
         Generator(tiny_model_dir, device="cuda")
+
+
+def test_int8_stores_a_tied_embedding_table_once(tiny_model_dir):
+    from engine.generation.int8 import Int8Embedding, Int8Linear
+
+    fp32 = Generator(tiny_model_dir, dtype="float32").model
+    model = Generator(tiny_model_dir).model
+    table, head = model.get_input_embeddings(), model.get_output_embeddings()
+    assert isinstance(table, Int8Embedding) and isinstance(head, Int8Linear)
+    assert table.weight_int8.data_ptr() == head.weight_int8.data_ptr()  # one copy, shared
+    ids = torch.tensor([[0, 5, 17, 3]])
+    exact = fp32.get_input_embeddings()(ids)
+    assert (table(ids) - exact).abs().max() <= exact.abs().max() / 100
+    # no float copy of the table is left in the model
+    shape = fp32.get_input_embeddings().weight.shape
+    assert not [t for t in list(model.parameters()) + list(model.buffers())
+                if t.is_floating_point() and t.shape == shape]
+
+
+def test_int8_quantizes_an_untied_embedding_table_on_its_own():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from engine.generation.int8 import Int8Embedding, quantize_int8
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2,
+                                         num_key_value_heads=2, tie_word_embeddings=False))
+    ids = torch.tensor([[1, 2, 3, 60]])
+    with torch.inference_mode():
+        exact = model(ids).logits
+    quantize_int8(model)
+    table = model.get_input_embeddings()
+    assert isinstance(table, Int8Embedding)
+    assert table.weight_int8.data_ptr() != model.get_output_embeddings().weight_int8.data_ptr()
+    with torch.inference_mode():
+        approx = model(ids).logits
+    assert (exact - approx).abs().max() < 0.1 * exact.abs().max()
