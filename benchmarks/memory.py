@@ -3,7 +3,8 @@
 Usage: .venv/bin/python benchmarks/memory.py [--model DIR] [--dtype auto] [--repeats 2]
 
 Starts the real console bot (`python -m bot chat`, the database and model of SPREN_HOME,
-default ./.spren as for `make`; no platform) as a child process, sends one `/oz` request at once and measures:
+default ./.spren as for `make`; no platform) as a child process, sends one `/oz` request
+at once and measures:
 
 - time to first answer: from starting the process to the passage's first line on stdout
   (Python start, imports, database, model load and conversion, stats warm-up, generation);
