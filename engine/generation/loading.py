@@ -20,7 +20,7 @@ import torch
 
 from engine.errors import ModelError
 from engine.generation.int8 import quantize_int8
-from engine.hashing import file_sha256
+from engine.hashing import remembered_sha256
 
 DTYPES = ("float32", "bfloat16", "int8")
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
@@ -63,7 +63,7 @@ def model_id_for(model_dir: Path) -> str:
     """Directory name plus a short hash of the weights, stable across copies and restarts."""
     digest = hashlib.sha256()
     for path in weight_files(model_dir):
-        digest.update(bytes.fromhex(file_sha256(path)))
+        digest.update(bytes.fromhex(remembered_sha256(path)))
     return f"{model_dir.resolve().name}-{digest.hexdigest()[:8]}"
 
 
