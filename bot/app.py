@@ -162,7 +162,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
     store = await asyncio.to_thread(open_store, cfg)
     # one bot process per database: a passage still "generating" was cut off by a restart
     await asyncio.to_thread(PassageTree(store).interrupt_stale)
-    stats = StatsService(store, cfg, draw_in_process=True)
+    stats = StatsService(store, cfg, use_helper=True)
     service = None
     loaded: list = []  # engines opened here, closed here
     dispatcher = None

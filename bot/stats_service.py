@@ -1,7 +1,9 @@
 """Book stats answered from the database: book lookup, /sentiment, /wordcount.
 
-Scores and the full-book chart were computed at ingest; per-book sentence arrays and the word
-counter are loaded once and cached, and refreshed when the set of books changes. Finished
+Scores and the full-book chart were computed at ingest; per-book sentence arrays are loaded
+once and cached, and refreshed when the set of books changes. The CPU-heavy part of a new
+answer (a range's arc and chapter picks, term counts, charts) is ``bot.stats_work``, run in
+the helper process (``bot.helper``), which holds its own copy of the data. Finished
 answers (text and chart) are kept in one LRU cache bounded in bytes (``[limits]
 reply_cache_mb``), so a crowd asking the same thing costs one answer, and asking for every
 ``first/last N`` cannot grow memory without bound.
@@ -14,11 +16,14 @@ import difflib
 import re
 import threading
 import time
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import func, select
 
-from bot import drawing
+from bot import helper, stats_work
 from bot.config import Config
 from bot.errors import BadRequest
 from bot.limits import ByteLRU
@@ -28,10 +33,9 @@ from bot.safety.progress import EVERYTHING, Visibility
 from bot.safety.spoilers import clean, hide
 from bot.stats_data import BookData, BookInfo, bounds, parse_range
 from bot.store import Book, BookChart, BookText, Chapter, Sentence, Store
-from engine.stats import arcs, sentiment
-from engine.stats.counts import TermCounter
+from engine.stats import arcs
 
-QUOTE_CHARS = 200
+T = TypeVar("T")
 MAX_REF_CHARS = 200  # a book code or title a user types
 LIBRARY_CHECK_S = 1.0  # how often a request may look whether books were (re-)ingested
 
@@ -39,15 +43,15 @@ LIBRARY_CHECK_S = 1.0  # how often a request may look whether books were (re-)in
 class StatsService:
     """Read-side of the book stats; thread-safe caches keyed by the library's version."""
 
-    def __init__(self, store: Store, cfg: Config, draw_in_process: bool = False):
+    def __init__(self, store: Store, cfg: Config, use_helper: bool = False):
         self.store = store
         self.cfg = cfg
-        self.draw_in_process = draw_in_process  # the bot: charts in a helper process
+        self.use_helper = use_helper  # the bot: new answers worked out in the helper process
         self._lock = threading.Lock()
         self._version: tuple | None = None
+        self._token = uuid.uuid4().hex  # this load of the library, for stats_work
         self._books: list[BookInfo] = []
         self._data: dict[int, BookData] = {}
-        self._counter: TermCounter | None = None
         self._replies = ByteLRU(int(cfg.limits.reply_cache_mb * 2**20))
         self._checked = float("-inf")  # when the library version was last read
 
@@ -72,7 +76,7 @@ class StatsService:
                                  key=lambda b: (b.series_order is None, b.series_order or 0,
                                                 b.title))
             self._data.clear()
-            self._counter = None
+            self._token = uuid.uuid4().hex
             self._replies.clear()
             self._version = version
 
@@ -95,13 +99,15 @@ class StatsService:
         return list(self._books)
 
     def warm(self) -> None:
-        """Load the word counter and sentence arrays up front, so first requests are fast."""
+        """Load the sentence arrays up front, start the helper and give it the books and
+        their term index, so first requests are fast."""
         self.refresh()
-        self._term_counter()
+        if self.use_helper:
+            helper.start()
+        token = self._token
+        self._send(token, ("texts",))
         for info in self._books:
-            self._book_data(info)
-        if self.draw_in_process:
-            drawing.start()
+            self._send(token, ("book", info.id))
 
     def resolve(self, ref: str) -> BookInfo:
         """Find a book by code, title, or unambiguous prefix (case-insensitive)."""
@@ -172,17 +178,36 @@ class StatsService:
             self._data[info.id] = data
         return data
 
-    def _term_counter(self) -> TermCounter:
-        with self._lock:
-            if self._counter is not None:
-                return self._counter
+    def _book_texts(self) -> dict[str, str]:
+        """Every book's text by code, in series order (what the term index is built from)."""
         with self.store.session() as s:
             texts = dict(s.execute(select(Book.id, BookText.text)
                                    .join(BookText, BookText.book_id == Book.id)).all())
-        counter = TermCounter({b.code: texts.get(b.id, "") for b in self._books})
-        with self._lock:
-            self._counter = counter
-        return counter
+        return {b.code: texts.get(b.id, "") for b in self._books}
+
+    # ---- the helper's work -------------------------------------------------------------------
+    def _work(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(token, *args)`` (a ``stats_work`` function) in the helper process, sending it
+        what it lacks first (a new helper, a re-ingested library)."""
+        for _ in range(3):
+            token = self._token
+            try:
+                return helper.call(fn, token, *args, in_helper=self.use_helper)
+            except stats_work.NeedData as need:
+                self._send(need.token, need.what)
+        raise RuntimeError("the helper process keeps losing the library's data")
+
+    def _send(self, token: str, what: tuple) -> None:
+        """Give the helper (or this process, without one) one book's arrays, or the texts."""
+        if what[0] == "texts":
+            helper.call(stats_work.load_texts, token, self._book_texts(),
+                        in_helper=self.use_helper)
+            return
+        info = next((b for b in self._books if b.id == what[1]), None)
+        if info is None:  # the book went away in a re-ingest: an empty book answers
+            info = BookInfo(what[1], "", "", None, 0, 0, 0, None, None)
+        helper.call(stats_work.load_book, token, info.id, self._book_data(info),
+                    in_helper=self.use_helper)
 
     # ---- answers ------------------------------------------------------------------------
     def chapter_titles(self, info: BookInfo) -> list[str]:
@@ -258,52 +283,25 @@ class StatsService:
 
     def _sentiment_lines(self, info: BookInfo, data: BookData, lo: int, hi: int,
                          whole_book: bool, chart: bool = True) -> tuple[list[str], bytes]:
-        """Counts, mean, arc shape and chapter picks of sentences lo..hi, and the chart."""
-        sl = slice(lo, hi)
-        arc = sentiment.arc(data.polarity[sl].tolist(), self._span(hi - lo))
+        """Counts, mean, arc shape and chapter picks of sentences lo..hi, and the chart
+        (worked out in the helper; the whole book's chart was drawn at ingest)."""
+        shape_text = None
         if whole_book and info.arc_shape and info.arc_correlation is not None:
             r = info.arc_correlation
             shape_text = arcs.describe(arcs.ArcMatch(info.arc_shape, max(0.0, r), r, []))
-        else:
-            shape_text = arcs.classify_arc(arc).description
-        lines = [
-            f"Sentences: {hi - lo:,} · Words: {int(data.words[sl].sum()):,} · "
-            f"Mean polarity: {float(data.polarity[sl].mean()):+.3f} (TextBlob, −1…1)",
-            f"Arc: {shape_text}",
-        ]
-        lines += self._chapter_lines(data, sl)
-        png = self._arc_png(info, data, whole_book, lo, hi, arc, shape_text) if chart else b""
-        return lines, png
+        stored = self._stored_chart(info) if chart and whole_book else None
+        lines, png = self._work(stats_work.sentiment_lines, info.id, lo, hi, shape_text,
+                                self._span(hi - lo), info.title, chart and not stored)
+        return lines, stored or png
 
     def _span(self, n: int) -> int:
         return max(2, min(self.cfg.stats.ewma_span, n // 4 or 2))
 
-    @staticmethod
-    def _chapter_lines(data: BookData, sl: slice) -> list[str]:
-        """The most positive and most negative chapter of the range, each with a quote."""
-        if sl.stop <= sl.start:
-            return []
-        summary = sentiment.summarise(data.texts[sl], data.scores[sl].tolist(),
-                                      data.chapter_of[sl].tolist(), data.chapter_titles,
-                                      max_chars=QUOTE_CHARS)
-        picks = [("Most positive", summary.most_positive)]
-        if summary.most_negative.chapter != summary.most_positive.chapter:
-            picks.append(("Most negative", summary.most_negative))
-        return [f"{kind} chapter: {clean(p.title or f'Chapter {p.chapter + 1}')} "
-                f"(mean {p.mean:+.2f}) — “{clean(p.quote)}”" for kind, p in picks]
-
-    def _arc_png(self, info, data, whole_book, lo, hi, arc, shape_text) -> bytes:
-        if whole_book:  # the whole book's chart was drawn at ingest
-            with self.store.session() as s:
-                png = s.scalar(select(BookChart.png).where(BookChart.book_id == info.id,
-                                                           BookChart.kind == "arc"))
-            if png:
-                return png
-        bounds = [i - lo for i in range(lo, hi)
-                  if i == lo or data.chapter_of[i] != data.chapter_of[i - 1]]
-        return drawing.arc_chart(info.title, arc, raw=data.scores[lo:hi].tolist(),
-                                 chapter_bounds=bounds, shape_label=shape_text,
-                                 in_process=self.draw_in_process)
+    def _stored_chart(self, info: BookInfo) -> bytes | None:
+        """The whole book's arc chart, drawn at ingest."""
+        with self.store.session() as s:
+            return s.scalar(select(BookChart.png).where(BookChart.book_id == info.id,
+                                                        BookChart.kind == "arc"))
 
     # ---- the answer cache ------------------------------------------------------------------
     def _cached(self, key: tuple) -> Reply | None:
@@ -337,7 +335,7 @@ class StatsService:
             key, self._wordcount_reply(term, exact, view, label))
 
     def _wordcount_reply(self, term: str, exact: bool, view: Visibility, label: str) -> Reply:
-        counts = self._term_counter().count(term, exact=exact)
+        counts = self._work(stats_work.counts, term, exact)
         shown_term = clean(label)
         total = sum(counts.values())
         mode = "whole words" if exact else "anywhere in words"
@@ -357,9 +355,9 @@ class StatsService:
             lines.append(views.hidden_note(view, "later books and chapters"))
         files = []
         if bars:
-            png = drawing.counts_chart(shown_term + (" (exact)" if exact else ""),
-                                       [c for c, _ in bars], [n for _, n in bars],
-                                       in_process=self.draw_in_process)
+            png = helper.call(stats_work.counts_chart, shown_term + (" (exact)" if exact else ""),
+                              [c for c, _ in bars], [n for _, n in bars],
+                              in_helper=self.use_helper)
             files = [Attachment(f"wordcount-{_slug(shown_term)}.png", png)]
         return Reply(parts=["\n".join([head, *lines])], title=f"Word count: {shown_term}",
                      files=files, meta={"total": total, "counts": counts, "exact": exact,
@@ -367,9 +365,8 @@ class StatsService:
 
     def _count_before(self, b: BookInfo, term: str, exact: bool, read: int) -> int:
         """Mentions of ``term`` in the first ``read`` chapters of book ``b``."""
-        counter = self._term_counter()
         tokens = sum(self._book_data(b).chapter_words[:read])
-        return counter.count_before(term, b.code, counter.prefix_end(b.code, tokens), exact)
+        return self._work(stats_work.count_before, term, b.code, tokens, exact)
 
 
 def _truthy(value) -> bool:
