@@ -520,8 +520,8 @@ def main() -> None:
                     if alone[s] == together[s]:
                         same += 1
                     else:
-                        k = next(i for i, (a, b) in enumerate(zip(alone[s], together[s], strict=True))
-                                 if a != b)
+                        pairs = zip(alone[s], together[s], strict=True)
+                        k = next(i for i, (a, b) in enumerate(pairs) if a != b)
                         first_div.append(k)
                     for k, (a, b) in enumerate(zip(tr_a[s], tr_b[s], strict=True)):
                         maxdiff = max(maxdiff, float(np.max(np.abs(a - b))))
