@@ -81,17 +81,24 @@ def read_books(cfg: Config, codes: list[str], column: str = "text") -> dict[str,
 def _book_texts(cfg: Config, codes: list[str], raw: list[str]) -> dict[str, str]:
     """Each book as a training document: its cleaned text, or for the ``raw`` codes the
     original file between the Gutenberg markers (wraps, contents and markup kept)."""
-    from engine.training.data import read_text_files
-
     texts = {c: t.strip() + "\n" for c, t in read_books(cfg, codes).items()}
     stray = [c for c in raw if c not in texts]
     if stray:
         raise click.UsageError(f"--raw-books {', '.join(stray)}: not among the books trained "
                                "on or held out")
-    for code, path in read_books(cfg, raw, column="source_path").items():
+    texts.update(_file_texts(cfg, raw, "--raw-books"))
+    return texts
+
+
+def _file_texts(cfg: Config, codes: list[str], option: str) -> dict[str, str]:
+    """The original file's text (Gutenberg body) of each book, for ``option``'s books."""
+    from engine.training.data import read_text_files
+
+    texts = {}
+    for code, path in read_books(cfg, codes, column="source_path").items():
         if not Path(path).is_file():
-            raise click.UsageError(f"--raw-books {code}: its original file {path} is gone; "
-                                   "put it back or leave the book out of --raw-books")
+            raise click.UsageError(f"{option} {code}: its original file {path} is gone; "
+                                   f"put it back or leave the book out of {option}")
         texts[code] = read_text_files([Path(path)])[0]
     return texts
 
@@ -103,7 +110,7 @@ def _second_forms(cfg: Config, codes: list[str], raw_too: list[str],
     stray = [c for c in raw_too if c not in codes or c == holdout_book]
     if stray:
         raise click.UsageError(f"--raw-too {', '.join(stray)}: not among the books trained on")
-    return list(_book_texts(cfg, raw_too, raw_too).values())
+    return list(_file_texts(cfg, raw_too, "--raw-too").values())
 
 
 def _select_texts(cfg: Config, kw: dict[str, Any]) -> tuple[list[str], list[str], str]:

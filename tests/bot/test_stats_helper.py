@@ -31,6 +31,15 @@ QUESTIONS = [("sentiment", ("oz2", "last 37")), ("sentiment", ("oz1", "first 500
 READER = Visibility(read={"oz1": 3, "oz2": 0}, source="your reading progress")
 
 
+@pytest.fixture
+def cfg_store(oz_library):
+    """A config on the Oz library and its open store (disposed after the test)."""
+    cfg = make_config(oz_library)
+    store = open_store(cfg)
+    yield cfg, store
+    store.dispose()
+
+
 def _ask(stats: StatsService, kind: str, args: tuple, view: Visibility | None = None):
     kw = {} if view is None else {"view": view}
     if kind == "sentiment":
@@ -79,75 +88,59 @@ def test_new_answers_are_worked_out_in_the_helper_process(oz_library, monkeypatc
     asyncio.run(go())
 
 
-def test_answers_equal_the_computation_in_this_process(oz_library):
-    cfg = make_config(oz_library)
-    store = open_store(cfg)
-    try:
-        here = StatsService(store, cfg)
-        there = StatsService(store, cfg, use_helper=True)
-        there.warm()
-        for view in (None, READER):
-            for kind, args in QUESTIONS:
-                _same(_ask(there, kind, args, view), _ask(here, kind, args, view))
-        with pytest.raises(ValueError, match="empty"):  # the helper's errors come back
-            there._work(stats_work.counts, "  ", False)
-    finally:
-        store.dispose()
+def test_answers_equal_the_computation_in_this_process(cfg_store):
+    cfg, store = cfg_store
+    here = StatsService(store, cfg)
+    there = StatsService(store, cfg, use_helper=True)
+    there.warm()
+    for view in (None, READER):
+        for kind, args in QUESTIONS:
+            _same(_ask(there, kind, args, view), _ask(here, kind, args, view))
+    with pytest.raises(ValueError, match="empty"):  # the helper's errors come back
+        there._work(stats_work.counts, "  ", False)
 
 
-def test_the_lane_thread_holds_the_interpreter_only_briefly(oz_library):
+def test_the_lane_thread_holds_the_interpreter_only_briefly(cfg_store):
     """A new answer costs the calling thread little CPU when the helper works it out."""
-    cfg = make_config(oz_library)
-    store = open_store(cfg)
-    try:
-        here, there = StatsService(store, cfg), StatsService(store, cfg, use_helper=True)
-        for stats in (here, there):
-            stats.warm()
-        cpu = {}
-        for name, stats in (("here", here), ("there", there)):
-            started = time.thread_time()
-            for n in range(40, 48):
-                stats.sentiment("oz1", f"last {n * 37}")
-                stats.wordcount(f"Dorothy{n}")
-            cpu[name] = time.thread_time() - started
-        assert cpu["there"] < 0.25 * cpu["here"], cpu
-    finally:
-        store.dispose()
-
-
-def test_a_new_or_dead_helper_is_given_the_data_again(oz_library):
-    cfg = make_config(oz_library)
-    store = open_store(cfg)
-    try:
-        stats = StatsService(store, cfg, use_helper=True)
+    cfg, store = cfg_store
+    here, there = StatsService(store, cfg), StatsService(store, cfg, use_helper=True)
+    for stats in (here, there):
         stats.warm()
-        first = stats.wordcount("Glinda")
-        helper._drop_pool()  # a fresh helper knows nothing of this library
-        _same(stats.wordcount("Glinda the Good"), StatsService(store, cfg).wordcount(
-            "Glinda the Good"))
-        assert helper.call(stats_work.holds, stats._token)[1]
-        os.kill(helper.pid(), signal.SIGKILL)  # dies: this call works here, the next respawns
-        _same(stats.sentiment("oz2", "first 77"), StatsService(store, cfg).sentiment(
-            "oz2", "first 77"))
-        assert helper.pid() != os.getpid()
-        _same(stats.wordcount("Glinda"), first)
-    finally:
-        store.dispose()
+    cpu = {}
+    for name, stats in (("here", here), ("there", there)):
+        started = time.thread_time()
+        for n in range(40, 48):
+            stats.sentiment("oz1", f"last {n * 37}")
+            stats.wordcount(f"Dorothy{n}")
+        cpu[name] = time.thread_time() - started
+    assert cpu["there"] < 0.25 * cpu["here"], cpu
 
 
-def test_a_daemonic_process_works_in_its_own_process(oz_library, monkeypatch):
+def test_a_new_or_dead_helper_is_given_the_data_again(cfg_store):
+    cfg, store = cfg_store
+    stats = StatsService(store, cfg, use_helper=True)
+    stats.warm()
+    first = stats.wordcount("Glinda")
+    helper._drop_pool()  # a fresh helper knows nothing of this library
+    _same(stats.wordcount("Glinda the Good"), StatsService(store, cfg).wordcount(
+        "Glinda the Good"))
+    assert helper.call(stats_work.holds, stats._token)[1]
+    os.kill(helper.pid(), signal.SIGKILL)  # dies: this call works here, the next respawns
+    _same(stats.sentiment("oz2", "first 77"), StatsService(store, cfg).sentiment(
+        "oz2", "first 77"))
+    assert helper.pid() != os.getpid()
+    _same(stats.wordcount("Glinda"), first)
+
+
+def test_a_daemonic_process_works_in_its_own_process(cfg_store, monkeypatch):
     monkeypatch.setattr(helper, "may_spawn", lambda: False)
-    cfg = make_config(oz_library)
-    store = open_store(cfg)
-    try:
-        stats = StatsService(store, cfg, use_helper=True)
-        stats.warm()
-        assert helper.pid() == os.getpid()
-        assert stats_work.holds(stats._token)[1]
-        reply = stats.sentiment("oz3", "last 12")
-        assert "last 12 sentences" in reply.text and reply.files
-    finally:
-        store.dispose()
+    cfg, store = cfg_store
+    stats = StatsService(store, cfg, use_helper=True)
+    stats.warm()
+    assert helper.pid() == os.getpid()
+    assert stats_work.holds(stats._token)[1]
+    reply = stats.sentiment("oz3", "last 12")
+    assert "last 12 sentences" in reply.text and reply.files
 
 
 def test_refusals_stay_prompt_while_the_helper_is_busy(oz_library):
