@@ -1,0 +1,149 @@
+"""llama.cpp's C API through ctypes: our own declarations of the few functions and structs
+spren uses, loaded from the pinned ``xllamacpp`` wheel (which links libllama statically and
+exports its C API). Nothing of that package's Python API is used.
+
+The struct layouts are those of llama.cpp b115xx-b117xx. ``Lib`` checks the library's default
+parameters against them when it loads, so a wheel with another layout is refused with a clear
+error instead of crashing later.
+"""
+
+from __future__ import annotations
+
+import ctypes as C
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+from engine.errors import ModelError
+
+XLLAMACPP_VERSION = "2026.10.11549"  # the wheel whose ABI the declarations below match
+
+llama_token = C.c_int32
+llama_pos = C.c_int32
+llama_seq_id = C.c_int32
+c_enum = C.c_int
+LOG_CB = C.CFUNCTYPE(None, C.c_int, C.c_char_p, C.c_void_p)
+
+
+class ModelParams(C.Structure):
+    _fields_ = [
+        ("devices", C.c_void_p), ("tensor_buft_overrides", C.c_void_p),
+        ("n_gpu_layers", C.c_int32), ("split_mode", c_enum), ("load_mode", c_enum),
+        ("lazy_mode", c_enum), ("main_gpu", C.c_int32), ("tensor_split", C.c_void_p),
+        ("progress_callback", C.c_void_p), ("progress_callback_user_data", C.c_void_p),
+        ("kv_overrides", C.c_void_p), ("vocab_only", C.c_bool), ("check_tensors", C.c_bool),
+        ("use_extra_bufts", C.c_bool), ("no_host", C.c_bool), ("no_alloc", C.c_bool),
+        ("load_mtp", C.c_bool),
+    ]
+
+
+class ContextParams(C.Structure):
+    _fields_ = [
+        ("n_ctx", C.c_uint32), ("n_batch", C.c_uint32), ("n_ubatch", C.c_uint32),
+        ("n_seq_max", C.c_uint32), ("n_rs_seq", C.c_uint32), ("n_outputs_max", C.c_uint32),
+        ("n_outputs_max_per_seq", C.c_uint32), ("n_threads", C.c_int32),
+        ("n_threads_batch", C.c_int32), ("ctx_type", c_enum), ("rope_scaling_type", c_enum),
+        ("pooling_type", c_enum), ("attention_type", c_enum), ("flash_attn_type", c_enum),
+        ("rope_freq_base", C.c_float), ("rope_freq_scale", C.c_float),
+        ("yarn_ext_factor", C.c_float), ("yarn_attn_factor", C.c_float),
+        ("yarn_beta_fast", C.c_float), ("yarn_beta_slow", C.c_float),
+        ("yarn_orig_ctx", C.c_uint32), ("defrag_thold", C.c_float),
+        ("cb_eval", C.c_void_p), ("cb_eval_user_data", C.c_void_p),
+        ("type_k", c_enum), ("type_v", c_enum), ("moe_cache_size", C.c_size_t),
+        ("abort_callback", C.c_void_p), ("abort_callback_data", C.c_void_p),
+        ("embeddings", C.c_bool), ("offload_kqv", C.c_bool), ("no_perf", C.c_bool),
+        ("op_offload", C.c_bool), ("swa_full", C.c_bool), ("kv_unified", C.c_bool),
+        ("samplers", C.c_void_p), ("n_samplers", C.c_size_t), ("ctx_other", C.c_void_p),
+    ]
+
+
+class Batch(C.Structure):
+    _fields_ = [
+        ("n_tokens", C.c_int32), ("token", C.POINTER(llama_token)),
+        ("embd", C.POINTER(C.c_float)), ("pos", C.POINTER(llama_pos)),
+        ("n_seq_id", C.POINTER(C.c_int32)), ("seq_id", C.POINTER(C.POINTER(llama_seq_id))),
+        ("logits", C.POINTER(C.c_int8)),
+    ]
+
+
+_SIGNATURES: dict[str, tuple[list[Any], Any]] = {
+    "llama_backend_init": ([], None),
+    "llama_log_set": ([LOG_CB, C.c_void_p], None),
+    "llama_model_default_params": ([], ModelParams),
+    "llama_context_default_params": ([], ContextParams),
+    "llama_model_load_from_file": ([C.c_char_p, ModelParams], C.c_void_p),
+    "llama_init_from_model": ([C.c_void_p, ContextParams], C.c_void_p),
+    "llama_model_get_vocab": ([C.c_void_p], C.c_void_p),
+    "llama_vocab_n_tokens": ([C.c_void_p], C.c_int32),
+    "llama_n_ctx_seq": ([C.c_void_p], C.c_uint32),
+    "llama_batch_init": ([C.c_int32, C.c_int32, C.c_int32], Batch),
+    "llama_batch_free": ([Batch], None),
+    "llama_decode": ([C.c_void_p, Batch], C.c_int32),
+    "llama_get_logits_ith": ([C.c_void_p, C.c_int32], C.POINTER(C.c_float)),
+    "llama_get_memory": ([C.c_void_p], C.c_void_p),
+    "llama_memory_seq_rm": ([C.c_void_p, llama_seq_id, llama_pos, llama_pos], C.c_bool),
+    "llama_set_n_threads": ([C.c_void_p, C.c_int32, C.c_int32], None),
+    "llama_free": ([C.c_void_p], None),
+    "llama_model_free": ([C.c_void_p], None),
+}
+
+
+def library_path() -> Path:
+    """Where the pinned xllamacpp wheel keeps the library exporting llama.cpp's C API."""
+    spec = importlib.util.find_spec("xllamacpp")  # finds the package without importing it
+    if spec is None or spec.origin is None:
+        raise ModelError("the llama.cpp runtime needs the xllamacpp package: run "
+                         f"`pip install xllamacpp=={XLLAMACPP_VERSION}` (or `make install`), "
+                         'or set [model] runtime = "torch".')
+    return Path(spec.origin).parent / "xllamacpp.abi3.so"
+
+
+class Lib:
+    """The llama.h functions spren calls, as attributes without the ``llama_`` prefix."""
+
+    def __init__(self, path: Path):
+        try:
+            self.handle = handle = C.CDLL(str(path), mode=C.RTLD_GLOBAL)
+        except OSError as exc:
+            hint = (" (install the system OpenMP runtime: apt-get install libgomp1)"
+                    if "libgomp" in str(exc) else "")
+            raise ModelError(f"could not load llama.cpp from {path}: {exc}{hint}") from exc
+        for name, (args, result) in _SIGNATURES.items():
+            fn = getattr(handle, name)
+            fn.argtypes, fn.restype = args, result
+            setattr(self, name.removeprefix("llama_"), fn)
+        self._quiet = LOG_CB(lambda level, text, data: None)  # kept: the library holds it
+        self.log_set(self._quiet, None)
+        self.backend_init()
+        self._check_layout()
+
+    def _check_layout(self) -> None:
+        """Refuse a library whose parameter structs differ from the declarations above."""
+        cp = self.context_default_params()
+        mp = self.model_default_params()
+        ok = (cp.n_batch == 2048 and cp.n_ubatch == 512 and cp.n_seq_max == 1
+              and 1 <= cp.n_threads <= 512 and cp.yarn_ext_factor == -1.0
+              and cp.type_k == 1 and cp.type_v == 1 and not cp.embeddings
+              and cp.offload_kqv and mp.main_gpu == 0 and not mp.vocab_only)
+        if not ok:
+            raise ModelError("the installed llama.cpp library has another struct layout than "
+                             f"spren expects: install xllamacpp=={XLLAMACPP_VERSION}, or set "
+                             '[model] runtime = "torch".')
+
+    # The functions are set in __init__; this keeps mypy from asking about each one.
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+_loaded: Lib | None = None
+_lock = threading.Lock()
+
+
+def load_lib() -> Lib:
+    """The library, loaded once per process (llama_backend_init must run only once)."""
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = Lib(library_path())
+        return _loaded
