@@ -126,7 +126,7 @@ def load_local(cfg: Config, model_dir: Path, guard=None):
     if local_runtime(cfg, model_dir) == "llama":
         from engine.generation.llama.runtime import LlamaGenerator
 
-        sequences = cfg.model.sequences or 2 * cfg.queue.max_batch
+        sequences = cfg.model.sequences or cfg.queue.max_batch + 4  # room for held rows
         return LlamaGenerator(model_dir, threads=threads, sequences=sequences,
                               context_tokens=cfg.generation.memory_window, **guarding)
     from engine.generation.generator import Generator
