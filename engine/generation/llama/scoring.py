@@ -85,6 +85,13 @@ class LlamaScorer:
             nll += _nll(logits, np.asarray(y[lo:hi], dtype=np.int64))
         return nll
 
+    def logits(self, ids: Sequence[int]) -> np.ndarray[Any, Any]:
+        """The logits after each of ``ids`` (a copy, one row per token)."""
+        if not 0 < len(ids) <= min(self.window, OUTPUT_CHUNK):
+            raise ModelError(f"logits() takes 1 to {min(self.window, OUTPUT_CHUNK)} tokens")
+        self.lib.memory_seq_rm(self.memory, 0, -1, -1)
+        return self._decode(list(ids), 0, len(ids), want=True).copy()
+
     def _decode(self, x: list[int], lo: int, hi: int, want: bool) -> np.ndarray[Any, Any]:
         b = self.batch
         for i, pos in enumerate(range(lo, hi)):
