@@ -168,3 +168,61 @@ def test_read_key_stops_at_missing_or_foreign_files(tmp_path, template):
     assert read_key(tmp_path / "none.gguf", "x") is None
     (tmp_path / "text.gguf").write_text("not a gguf file at all, just text")
     assert read_key(tmp_path / "text.gguf", "x") is None
+
+
+def test_a_lora_adapter_folder_is_merged_and_exported(tmp_path):
+    """`spren model gguf ADAPTER_DIR`'s path: the adapter merged onto its base (from
+    train_meta.json) in fp32, the q rows permuted, the identity of adapter + base recorded."""
+    import gguf
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from engine.generation.llama.convert import convert_model_dir
+    from engine.generation.llama.gguf import _permute, weights_sha256
+    from engine.training.evaluation import load_for_scoring
+    from engine.training.lora import LoraConfig, apply_lora, save_adapter
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.train_from_iterator(["Dorothy and Toto walked to the Emerald City."] * 4,
+                            trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                                show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<eos>")
+    torch.manual_seed(0)
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=1,
+                                         intermediate_size=128, num_attention_heads=2,
+                                         num_key_value_heads=1, max_position_embeddings=64))
+    model.save_pretrained(base)
+    tok.save_pretrained(base)
+    cfg = LoraConfig(rank=2, alpha=4, targets=["q_proj"])
+    apply_lora(model, cfg)
+    for name, p in model.named_parameters():
+        if "lora_b" in name.lower():
+            torch.nn.init.normal_(p)  # a non-zero update, so merging shows
+    save_adapter(model, cfg, adapter)
+    tok.save_pretrained(adapter)
+    (adapter / "train_meta.json").write_text(json.dumps({"base": str(base)}))
+
+    w = gguf.GGUFWriter(tmp_path / "template.gguf", "llama")
+    vocab = tok.get_vocab()
+    w.add_token_list(sorted(vocab, key=vocab.__getitem__))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+
+    out = convert_model_dir(adapter, "f16", template=tmp_path / "template.gguf")
+    assert out == adapter / "model.gguf" and [p.name for p in adapter.iterdir()
+                                               if p.name.startswith("tmp")] == []
+    assert gguf_is_current(adapter, weights_sha256(adapter, str(base)))
+    assert not gguf_is_current(adapter, weights_sha256(base))
+    merged, _ = load_for_scoring(adapter)
+    q = merged.model.layers[0].self_attn.q_proj.weight.detach().numpy()
+    tensors = {t.name: t for t in gguf.GGUFReader(out).tensors}
+    assert len(tensors) == 3 + 9  # untied: output.weight too
+    got = tensors["blk.0.attn_q.weight"].data.astype("float32")
+    assert abs(got - _permute(q, 2)).max() < 1e-2
+    base_q = LlamaForCausalLM.from_pretrained(base).model.layers[0].self_attn.q_proj.weight
+    assert abs(got - _permute(base_q.detach().numpy(), 2)).max() > 0.1  # the adapter is in
