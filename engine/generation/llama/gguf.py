@@ -125,6 +125,11 @@ def _read_config(model_dir: Path) -> dict[str, Any]:
         raise ModelError(f"{model_dir} is a {cfg.get('model_type')!r} model "
                          f"({', '.join(archs) or 'no architecture'}): GGUF export supports "
                          "Llama-architecture models (LlamaForCausalLM) only")
+    needed = ("vocab_size", "max_position_embeddings", "hidden_size", "num_hidden_layers",
+              "intermediate_size", "num_attention_heads", "rms_norm_eps")
+    lacking = [k for k in needed if not isinstance(cfg.get(k), int | float)]
+    if lacking:
+        raise ModelError(f"{path} lacks {', '.join(lacking)}: not a complete Llama config")
     rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
     if rope.get("rope_type", "default") != "default" or cfg.get("attention_bias") \
             or cfg.get("mlp_bias"):

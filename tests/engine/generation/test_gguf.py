@@ -121,11 +121,19 @@ def template(tmp_path):
     return tmp_path / "template.gguf"
 
 
-def fake_model(folder: Path, vocab: dict[str, int], model_type: str = "llama") -> Path:
+SIZES = {"vocab_size": 3, "max_position_embeddings": 8, "hidden_size": 32,
+         "num_hidden_layers": 1, "intermediate_size": 64, "num_attention_heads": 1,
+         "rms_norm_eps": 1e-5}
+
+
+def fake_model(folder: Path, vocab: dict[str, int], model_type: str = "llama",
+               sizes: bool = True) -> Path:
+    """A folder that looks like a model up to the point each refusal is checked."""
     folder.mkdir()
     arch = "LlamaForCausalLM" if model_type == "llama" else "GPT2LMHeadModel"
     (folder / "config.json").write_text(json.dumps({"model_type": model_type,
-                                                    "architectures": [arch]}))
+                                                    "architectures": [arch],
+                                                    **(SIZES if sizes else {})}))
     (folder / "tokenizer.json").write_text(json.dumps({"model": {"vocab": vocab},
                                                        "added_tokens": []}))
     (folder / "model.safetensors").write_bytes(b"\0" * 16)
@@ -150,6 +158,9 @@ def test_other_refusals(tmp_path, template):
         export_gguf(folder, out, template, "q3_k")
     with pytest.raises(ModelError, match="template GGUF .* does not exist"):
         export_gguf(folder, out, tmp_path / "none.gguf", "q8_0")
+    unsized = fake_model(tmp_path / "u", {"a": 0, "b": 1, "c": 2}, sizes=False)
+    with pytest.raises(ModelError, match="lacks vocab_size, max_position_embeddings"):
+        export_gguf(unsized, out, template, "q8_0")
     gpt2 = fake_model(tmp_path / "g", {"a": 0}, model_type="gpt2")
     with pytest.raises(ModelError, match="Llama-architecture models"):
         export_gguf(gpt2, out, template, "q8_0")
