@@ -105,12 +105,24 @@ def load_generator(cfg: Config, guard=None):
 
 
 def local_runtime(cfg: Config, model_dir: Path) -> str:
-    """The runtime ``[model] runtime`` picks for this model folder: "llama" or "torch"."""
+    """The runtime ``[model] runtime`` picks for this model folder: "llama" or "torch" (a
+    model.gguf older than the folder's weights is never used: ModelError for "llama")."""
+    from engine.errors import ModelError
+    from engine.generation.llama.metadata import gguf_is_current
     from engine.generation.llama.runtime import GGUF_NAME
 
-    runtime = cfg.model.runtime
+    runtime, gguf = cfg.model.runtime, Path(model_dir) / GGUF_NAME
+    weights = any(Path(model_dir).glob("*.safetensors"))
+    if gguf.is_file() and weights and not gguf_is_current(Path(model_dir)):
+        fix = f"`spren model gguf {model_dir}` makes it again"
+        if runtime == "llama":
+            raise ModelError(f"{gguf} was made from other weights than the folder's: {fix}.")
+        if runtime == "auto":
+            log.warning("%s was made from other weights than the folder's: generating with "
+                        "torch (%s)", gguf, fix)
+        return "torch"
     if runtime == "auto":
-        usable = cfg.model.device == "cpu" and (Path(model_dir) / GGUF_NAME).is_file()
+        usable = cfg.model.device == "cpu" and gguf.is_file()
         runtime = "llama" if usable else "torch"
         if not usable and cfg.model.device == "cpu":
             log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "

@@ -56,3 +56,25 @@ def test_llama_without_a_gguf_is_a_one_line_config_error(tmp_path, tiny_model_di
 def test_bad_runtime_settings_are_refused(tmp_path, key, value, words):
     with pytest.raises(ConfigError, match=words):
         load_config(None, environ={}, overrides={"model": {key: value}})
+
+
+def test_a_gguf_made_from_other_weights_is_never_used(tmp_path, llama_model_dir, caplog):
+    """Retrained weights beside an old model.gguf: auto falls back to torch and says how to
+    refresh it; runtime = "llama" refuses in one line."""
+    import shutil
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for item in llama_model_dir.iterdir():
+        if item.name != "model.safetensors" and item.is_file():
+            (folder / item.name).symlink_to(item)
+    shutil.copyfile(llama_model_dir / "model.safetensors", folder / "model.safetensors")
+    with open(folder / "model.safetensors", "r+b") as f:  # other weights, same layout
+        f.seek(-4, 2)
+        f.write(b"\x00\x00\x80\x3f")
+    with caplog.at_level(logging.WARNING, logger="bot.app"):
+        assert local_runtime(_cfg(tmp_path, folder, runtime="auto"), folder) == "torch"
+    assert "spren model gguf" in caplog.text
+    with pytest.raises(ConfigError, match="other weights") as err:
+        load_generator(_cfg(tmp_path, folder, runtime="llama"))
+    assert "\n" not in str(err.value)
