@@ -299,6 +299,9 @@ def main(argv: list[str] | None = None) -> None:
         from bot.config import load_config
 
         args.model = load_config().model_dir()
+        if not args.model.is_dir():
+            _fail(f"the config's model {args.model} is not there: pass --model DIR, or run "
+                  "`make demo-model` (and export SPREN_HOME as the Makefile does)")
     gguf, whose = peer_gguf(args)
     load_start = os.getloadavg()[0]
     rows, version = measure(args, gguf)
