@@ -76,12 +76,23 @@ bench: setup
 PEERS_VENV ?= .peers-venv
 PEERS_PACKAGE ?= llama-cpp-python==0.3.36
 PEERS_ARGS ?=
+# Not llama.cpp's default -march=native: that also compiles AMX kernels where /proc/cpuinfo
+# lists AMX, and here (a Firecracker VM) the first tile instruction faults (segfault in
+# ggml_backend_amx_mul_mat on the first decode). So: every SIMD extension the CPU lists,
+# AMX left out.
+PEERS_CPU_FLAGS := sse4_2:SSE42 f16c:F16C fma:FMA bmi2:BMI2 avx:AVX avx2:AVX2 \
+    avx_vnni:AVX_VNNI avx512f:AVX512 avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI \
+    avx512_bf16:AVX512_BF16
+PEERS_CMAKE_ARGS ?= -DGGML_NATIVE=OFF $(shell flags=" $$(grep -m1 '^flags' /proc/cpuinfo) "; \
+    for f in $(PEERS_CPU_FLAGS); do case "$$flags" in (*" $${f%%:*} "*) \
+    printf -- '-DGGML_%s=ON ' "$${f#*:}";; esac; done)
 
 bench-peers: demo-model
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -c 'import llama_cpp' 2>/dev/null || \
+	    CMAKE_ARGS='$(PEERS_CMAKE_ARGS)' \
 	    CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} \
-	    $(PEERS_VENV)/bin/python -m pip install -q '$(PEERS_PACKAGE)'
+	    $(PEERS_VENV)/bin/python -m pip install -q --no-cache-dir '$(PEERS_PACKAGE)'
 	$(BIN)/python benchmarks/peers.py --peer-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)
 
 clean:
