@@ -266,6 +266,8 @@ def measure(args: argparse.Namespace, gguf: Path) -> tuple[list[Any], str]:
                   f"{spren.rates[-1]:.1f}, peer {other.rates[-1]:.1f} tok/s",
                   file=sys.stderr, flush=True)
         peer.close()
+        if callable(getattr(gen, "close", None)):
+            gen.close()
         del gen
         gc.collect()
         rows.append((spren, other, many))
