@@ -22,6 +22,9 @@ COPY . .
 RUN make runtime VENV=/opt/spren/venv TORCH_INDEX_URL="$TORCH_INDEX_URL" \
         EXTRA_PACKAGES="$EXTRA_PACKAGES" \
     && make demo-model VENV=/opt/spren/venv
+# The llama.cpp library (xllamacpp wheel) links the system OpenMP runtime, which the slim
+# runtime image lacks: it travels with /opt/spren (found through LD_LIBRARY_PATH below).
+RUN mkdir -p /opt/spren/lib && cp /usr/lib/*-linux-gnu/libgomp.so.1 /opt/spren/lib/
 
 FROM python:${PYTHON_VERSION}-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 spren \
@@ -32,6 +35,7 @@ RUN groupadd --system --gid 10001 spren \
 COPY --from=build /opt/spren /opt/spren
 COPY --from=build /app /app
 ENV PATH=/opt/spren/venv/bin:$PATH \
+    LD_LIBRARY_PATH=/opt/spren/lib \
     PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \

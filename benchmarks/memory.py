@@ -1,6 +1,7 @@
 """The bot's memory and start-up with a model loaded: how big is the process a community runs?
 
-Usage: .venv/bin/python benchmarks/memory.py [--model DIR] [--dtype auto] [--repeats 2]
+Usage: .venv/bin/python benchmarks/memory.py [--model DIR] [--runtime auto] [--dtype auto]
+       [--repeats 2]
 
 Starts the real console bot (`python -m bot chat`, the database and model of SPREN_HOME,
 default ./.spren as for `make`; no platform) as a child process, sends one `/oz` request
@@ -10,7 +11,8 @@ at once and measures:
   (Python start, imports, database, model load and conversion, stats warm-up, generation);
 - the bot's resident memory (VmRSS) once it has answered, and its peak (VmHWM), which
   includes the model file while it is converted;
-- the resident memory of its helper processes (the chart drawer), listed apart.
+- the resident memory of its helper processes (the chart drawer), listed apart;
+- whether torch was loaded into the bot at all (the llama.cpp runtime does without it).
 
 Targets (issue 11): RSS <= 600 MB with the demo model loaded; first answer <= 5 s.
 """
@@ -57,7 +59,8 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
     cmd = [sys.executable, "-m", "bot"]
     if args.model:
         cmd += ["--set", f"model.path={args.model}"]
-    cmd += ["--set", f"model.dtype={args.dtype}", "chat"]
+    cmd += ["--set", f"model.dtype={args.dtype}", "--set", f"model.runtime={args.runtime}",
+            "chat"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -74,23 +77,30 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
     rss = status_kb(proc.pid, "VmRSS")
     peak = status_kb(proc.pid, "VmHWM")
     helpers = sum(status_kb(c, "VmRSS") for c in children(proc.pid))
+    try:
+        torch = "libtorch_cpu" in Path(f"/proc/{proc.pid}/maps").read_text()
+    except OSError:
+        torch = False
     proc.stdin.close()
     proc.wait(timeout=60)
     return {"first": first_answer, "rss": rss / 1024, "peak": peak / 1024,
-            "helpers": helpers / 1024}
+            "helpers": helpers / 1024, "torch": torch}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=None, help="model folder (default: the configured one)")
-    ap.add_argument("--dtype", default="auto", help="auto | int8 | float32 | bfloat16")
+    ap.add_argument("--runtime", default="auto", choices=["auto", "llama", "torch"])
+    ap.add_argument("--dtype", default="auto", help="torch runtime: auto | int8 | float32 | "
+                    "bfloat16")
     ap.add_argument("--repeats", type=int, default=2)
     args = ap.parse_args()
-    print(f"{'run':>3} {'first answer':>12} {'bot RSS':>9} {'bot peak':>9} {'helpers':>9}")
+    print(f"{'run':>3} {'first answer':>12} {'bot RSS':>9} {'bot peak':>9} {'helpers':>9} "
+          f"{'torch':>6}")
     for i in range(1, args.repeats + 1):
         r = one_run(args)
         print(f"{i:>3} {r['first']:>10.1f} s {r['rss']:>6.0f} MB {r['peak']:>6.0f} MB "
-              f"{r['helpers']:>6.0f} MB")
+              f"{r['helpers']:>6.0f} MB {'yes' if r['torch'] else 'no':>6}")
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -89,7 +90,6 @@ def load_generator(cfg: Config, guard=None):
     """Load the configured engine once: the local model (None, with a warning, when it is
     not there) or the remote backend's servers."""
     from engine.errors import ModelError
-    from engine.generation.generator import Generator
 
     if cfg.model.backend == "openai":
         return load_remote(cfg, guard)
@@ -99,13 +99,40 @@ def load_generator(cfg: Config, guard=None):
                     "(`spren model build-demo`) or [model] path points at a model", model_dir)
         return None
     try:
-        threads = cfg.model.threads or os.cpu_count()  # torch alone counts physical cores
-        return Generator(model_dir, device=cfg.model.device, threads=threads,
-                         dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype,
-                         guard=guard, guard_words=cfg.guard.max_copied_words,
-                         guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
+        return load_local(cfg, model_dir, guard)
     except ModelError as exc:
         raise ConfigError(f"[model] path: {exc}") from exc
+
+
+def local_runtime(cfg: Config, model_dir: Path) -> str:
+    """The runtime ``[model] runtime`` picks for this model folder: "llama" or "torch"."""
+    from engine.generation.llama.runtime import GGUF_NAME
+
+    runtime = cfg.model.runtime
+    if runtime == "auto":
+        usable = cfg.model.device == "cpu" and (Path(model_dir) / GGUF_NAME).is_file()
+        runtime = "llama" if usable else "torch"
+        if not usable and cfg.model.device == "cpu":
+            log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "
+                     "faster llama.cpp runtime available)", model_dir, GGUF_NAME, model_dir)
+    return runtime
+
+
+def load_local(cfg: Config, model_dir: Path, guard=None):
+    """The local engine for ``model_dir`` on the configured runtime (ModelError if unusable)."""
+    threads = cfg.model.threads or os.cpu_count()  # torch alone counts physical cores
+    guarding = dict(guard=guard, guard_words=cfg.guard.max_copied_words,
+                    guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
+    if local_runtime(cfg, model_dir) == "llama":
+        from engine.generation.llama.runtime import LlamaGenerator
+
+        sequences = cfg.model.sequences or cfg.queue.max_batch + 4  # room for held rows
+        return LlamaGenerator(model_dir, threads=threads, sequences=sequences,
+                              context_tokens=cfg.generation.memory_window, **guarding)
+    from engine.generation.generator import Generator
+
+    return Generator(model_dir, device=cfg.model.device, threads=threads,
+                     dtype=None if cfg.model.dtype == "auto" else cfg.model.dtype, **guarding)
 
 
 def load_remote(cfg: Config, guard=None):

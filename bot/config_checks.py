@@ -28,6 +28,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("generation", "repetition_penalty"): (1.0, 3.0),
     ("generation", "memory_window"): (16, 1_000_000),
     ("model", "threads"): (0, 1024),
+    ("model", "sequences"): (0, 256),
     ("model", "max_concurrency"): (1, 10_000),
     ("model", "request_timeout_s"): (0.1, _DAY),
     ("queue", "workers"): (1, 64),
@@ -138,6 +139,7 @@ def check_choices(cfg: Any) -> None:
         raise ConfigError("[model] urls is empty: list the OpenAI-compatible servers, e.g. "
                           "urls = [\"http://127.0.0.1:8000/v1\"]")
     _one_of("model", "dtype", m.dtype, ("auto", "float32", "bfloat16", "int8"))
+    _one_of("model", "runtime", m.runtime, ("auto", "llama", "torch"))
     _one_of("guard", "action", cfg.guard.action, ("regenerate", "cut"))
     for key in ("regenerate_by", "continue_by", "stop_by"):
         _one_of("stories", key, getattr(cfg.stories, key), PRESS_POLICIES)

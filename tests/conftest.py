@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.paths import OZ_DIR, REPO_ROOT  # noqa: F401 (fixtures below use them)
+from tests.paths import OZ_DIR, REPO_ROOT
 
 TINY_BOOK = "01-the-wonderful-wizard-of-oz.txt"
 EOS = "<|endoftext|>"
@@ -138,3 +138,23 @@ def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'spren.db'}"
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def llama_model_dir() -> Path:
+    """The demo model folder with its model.gguf (`make test` builds both first)."""
+    home = Path(os.environ.get("SPREN_HOME", REPO_ROOT / ".spren"))
+    folder = Path(os.environ.get("SPREN_TEST_LLAMA_DIR", home / "models" / "oz-demo"))
+    if not (folder / "model.gguf").is_file():
+        pytest.skip(f"no {folder / 'model.gguf'}: run `make demo-model` (make test does)")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def llama_gen(llama_model_dir):
+    """The llama.cpp runtime on the demo model, shared by the session (loads in ~0.3 s)."""
+    from engine.generation.llama.runtime import LlamaGenerator
+
+    gen = LlamaGenerator(llama_model_dir, threads=1)  # 2 threads crawl on a busy 2-core box
+    yield gen
+    gen.close()

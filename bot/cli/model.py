@@ -118,11 +118,13 @@ def _load_engine(cfg: Config, model_dir: Path | None, guard: Any) -> Any:
     if not Path(model_dir).exists():
         raise click.ClickException(f"no model at {model_dir}; build the demo model with "
                                    "`spren model build-demo` or pass --model DIR")
-    from engine.generation.generator import Generator
+    from bot.app import load_local
+    from engine.errors import ModelError
 
-    return Generator(model_dir, device=cfg.model.device, threads=cfg.model.threads or None,
-                     guard=guard, guard_words=cfg.guard.max_copied_words,
-                     guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
+    try:
+        return load_local(cfg, Path(model_dir), guard)
+    except ModelError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def _generate_command(get_config, **kw) -> None:

@@ -9,18 +9,14 @@ again from their context when they return.
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
-from engine.generation.kv_batch import Batch
-
 
 @dataclass
 class Held:
     """A row sitting out: its cache (None: prefill again) and its token not yet fed."""
 
-    row: Any  # engine.generation.generator._Row: has .index and .context
-    cache: Batch | None = None
-    token: torch.Tensor | None = None
+    row: Any  # engine.generation.batching._Row: has .index and .context
+    cache: Any = None  # a runtime's batch (kv_batch.Batch, llama's) holding just this row
+    token: int | None = None
 
 
 @dataclass
@@ -28,9 +24,9 @@ class Decoding:
     """The batch and its rows in batch order, their sampled tokens not yet fed, rows waiting
     to be prefilled, and rows held out of the batch, by row index."""
 
-    batch: Batch
+    batch: Any  # the runtime's batch: kv_batch.Batch (torch) or llama.runtime's
     active: list[Any] = field(default_factory=list)
-    pending: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    pending: list[int] = field(default_factory=list)
     joining: list[Any] = field(default_factory=list)
     held: dict[int, Held] = field(default_factory=dict)
 
@@ -46,22 +42,23 @@ class Decoding:
         movable = self.batch.mergeable and bool(stay)
         for j in reversed(leave):  # from the end, so the rows before keep their places
             cache = self.batch.split([j]) if movable else None  # None: re-prefill on resume
-            self.held[self.active[j].index] = Held(self.active[j], cache,
-                                                   self.pending[j:j + 1])
+            self.held[self.active[j].index] = Held(self.active[j], cache, self.pending[j])
         if not movable and stay:
             self.batch.keep(stay)
-        self.pending = self.pending[stay]
+        self.pending = [self.pending[j] for j in stay]
         self.active = [self.active[j] for j in stay]
 
     def resume(self, indices: list[int]) -> None:
         """Bring held rows back: merged with their cache, or queued to be prefilled."""
         for index in indices:
             held = self.held.pop(index)
-            if held.cache is None or held.token is None:
-                self.joining.append(held.row)
-            elif not self.active:
-                self.batch, self.active, self.pending = held.cache, [held.row], held.token
+            if held.cache is None or held.token is None or not held.cache.alive:
+                self.joining.append(held.row)  # its cache was dropped: prefill it again
+                continue
+            held.cache.resumed()
+            if not self.active:
+                self.batch, self.active, self.pending = held.cache, [held.row], [held.token]
             else:
                 self.batch.merge(held.cache)
                 self.active.append(held.row)
-                self.pending = torch.cat([self.pending, held.token])
+                self.pending = [*self.pending, held.token]

@@ -1,85 +1,35 @@
-"""Loading a causal LM once and generating passages: batched, streamed, guarded.
+"""The torch runtime: a Hugging Face causal LM loaded once, decoding batched passages.
 
 `Generator.generate` decodes several prompts together (left-padded, one KV cache), each row
-with its own options and its own seeded random stream, and calls `on_token` as rows grow.
+with its own options and its own seeded random stream, and calls `on_token` as rows grow. The
+loop itself (joins, holds, streaming, the guard) is ``engine.generation.batching``'s.
 """
 
-import secrets
-import threading
-import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from engine.errors import GenerationError
-from engine.generation.decoding import Decoding
-from engine.generation.finishing import Finisher, attempt_seed, final_text, sentence_stop
+from engine.generation.batching import BatchedGenerator, RowRandom, _Row
 from engine.generation.guard import VerbatimGuard
 from engine.generation.kv_batch import Batch
 from engine.generation.loading import LoadedModel, load_model
-from engine.generation.params import (
-    SEED_LIMIT,
-    Admit,
-    GenParams,
-    GenResult,
-    Hold,
-    OnDone,
-    OnToken,
-    ShouldStop,
-    _is_int,
-)
+from engine.generation.params import GenParams, GenResult  # noqa: F401  (re-exported)
 from engine.generation.sampling import penalise_repeats, sample_next
-from engine.generation.tidy import tidy_continuation
 
 
-@dataclass
-class _Row:
-    """Decoding state of one request (one row of the batch)."""
+class _TorchRandom:
+    """A row's random stream on a torch generator."""
 
-    index: int
-    prompt: str
-    params: GenParams
-    seed: int  # the seed reported to the user
-    window: int
-    context: list[int]  # tokens conditioning the next one (the last is not yet in the cache)
-    rng: torch.Generator
-    attempt: int = 0  # verbatim-guard retries so far (each samples with a derived seed)
-    generated: list[int] = field(default_factory=list)
-    text: str = ""
-    finish: str | None = None
-    finished_at: float = 0.0
+    def __init__(self, seed: int):
+        self.generator = torch.Generator().manual_seed(seed)
 
     def uniform(self) -> float:
-        return float(torch.rand(1, generator=self.rng))
+        return float(torch.rand(1, generator=self.generator))
 
 
-@dataclass
-class _Run:
-    """One generate call: its callbacks, each row's key, and the results so far by index."""
-
-    on_token: OnToken | None
-    should_stop: ShouldStop | None
-    admit: Admit | None
-    on_done: OnDone | None
-    max_rows: int
-    hold: Hold | None = None
-    keys: dict[int, Any] = field(default_factory=dict)
-    since: dict[int, float] = field(default_factory=dict)  # when each row was taken on
-    results: dict[int, GenResult] = field(default_factory=dict)
-
-
-def _check_options(threads: int | None) -> None:
-    """Refuse bad Generator options before the (slow) model load (the Finisher checks the
-    guard's)."""
-    if threads is not None and not (_is_int(threads) and threads >= 1):
-        raise GenerationError(f"threads={threads!r}: use a whole number >= 1, or None.")
-
-
-class Generator:
+class Generator(BatchedGenerator):
     """A causal LM loaded once from a Hugging Face directory, generating batched passages.
 
     dtype: "float32", "bfloat16" or "int8" (weight-only, CPU); None picks the fastest measured
@@ -92,237 +42,44 @@ class Generator:
     and a second team made the int8 matmul 3x slower here (35 -> 19 tokens/s single stream).
     """
 
-    supports_joins = True  # waiting rows can join a running call (continuous batching)
-    supports_holds = True  # rows can sit out steps and resume unchanged
-    independent_rows = False  # rows share one batched forward pass: measured per call
+    runtime = "torch"
 
     def __init__(self, model_dir: Path | str, *, device: str = "cpu", threads: int | None = None,
                  guard: VerbatimGuard | None = None, guard_words: int = 12,
                  guard_action: str = "regenerate", dtype: str | None = None,
                  guard_retries: int = 3):
-        _check_options(threads)
-        self.finisher = Finisher(guard, guard_words, guard_action, guard_retries)
-        self.threads = threads
-        self._engine = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spren-engine")
+        self._start_engine(threads, guard, guard_words, guard_action, guard_retries)
         loaded = self._engine.submit(self._load, Path(model_dir), device, dtype).result()
         self.model: Any = loaded.model  # a transformers causal LM
         self.tokenizer = loaded.tokenizer
         self.model_id, self.device = loaded.model_id, loaded.device
         self.max_positions, self.eos_ids = loaded.max_positions, loaded.eos_ids
         self._start_id, self._pad_id = loaded.start_id, loaded.pad_id
-        self.guard, self.guard_words, self.guard_action = guard, guard_words, guard_action
-        self._lock = threading.Lock()  # one batch at a time on the model
-
-    def generate(self, prompts: list[str], params: list[GenParams],
-                 on_token: OnToken | None = None,
-                 should_stop: ShouldStop | None = None, *,
-                 admit: Admit | None = None, on_done: OnDone | None = None,
-                 max_rows: int | None = None, hold: Hold | None = None) -> list[GenResult]:
-        """Generate one continuation per prompt; row i uses params[i] and reports as index i.
-
-        Continuous batching: between decoding steps, while fewer than ``max_rows`` (default:
-        the number of prompts) rows are decoding, ``admit(free_slots)`` may return more
-        ``(key, prompt, GenParams)`` rows; they join the running batch. Admitted rows take
-        the next indices (len(prompts), len(prompts) + 1, ... in the order admitted) for
-        ``on_token``, ``should_stop`` and the returned list. ``on_done(key, result)`` runs
-        as each row finishes, verbatim guard applied; a prompt's key is its index.
-
-        ``hold(keys)`` is asked between steps, with the keys of every unfinished row, which
-        rows sit the next step out (a scheduler's fairness rule); held rows keep their cache
-        and resume where they stopped once it no longer names them. It is never allowed to
-        hold every row. Held rows do not count against ``max_rows``.
-        """
-        self._check_request(prompts, params)
-        if not prompts:
-            return []
-        run = _Run(on_token, should_stop, admit, on_done, max_rows or len(prompts), hold)
-        return self._engine.submit(self._generate, prompts, params, run).result()
 
     def _load(self, model_dir: Path, device: str, dtype: str | None) -> LoadedModel:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         return load_model(model_dir, device=device, dtype=dtype)
 
-    def _generate(self, prompts: Sequence[str], params: Sequence[GenParams],
-                  run: _Run) -> list[GenResult]:
-        started = time.monotonic()
-        run.keys = {i: i for i in range(len(prompts))}
-        run.since = dict.fromkeys(run.keys, started)
-        with self._lock, torch.inference_mode():
-            pairs = enumerate(zip(prompts, params, strict=True))
-            rows = [self._new_row(i, prompt, options) for i, (prompt, options) in pairs]
-            self._decode(rows, run)
-            return [run.results[i] for i in sorted(run.results)]
+    def _scope(self) -> AbstractContextManager[Any]:
+        return torch.inference_mode()
 
-    @staticmethod
-    def _check_request(prompts: Sequence[object], params: Sequence[object]) -> None:
-        if len(prompts) != len(params):
-            raise GenerationError(
-                f"got {len(prompts)} prompts but {len(params)} GenParams: pass one per prompt.")
-        for prompt, options in zip(prompts, params, strict=True):
-            if not isinstance(prompt, str):
-                raise GenerationError(f"prompt {prompt!r} is not text: pass a string.")
-            if not isinstance(options, GenParams):
-                raise GenerationError(f"{options!r} is not a GenParams.")
-            options.validate()
+    def _tokenize(self, text: str) -> list[int]:
+        return list(self.tokenizer(text).input_ids)
 
-    # -- rows -----------------------------------------------------------------------------
+    def _detokenize(self, token_ids: list[int]) -> str:
+        return str(self.tokenizer.decode(token_ids, skip_special_tokens=True))
 
-    def _new_row(self, index: int, prompt: str, params: GenParams, attempt: int = 0) -> _Row:
-        seed = params.seed if params.seed is not None else secrets.randbelow(SEED_LIMIT + 1)
-        sample_seed = attempt_seed(seed, attempt)
-        window = min(params.memory_window, self.max_positions)
-        tokens = self.tokenizer(prompt).input_ids[-window:] or [self._start_id]
-        rng = torch.Generator().manual_seed(sample_seed)
-        return _Row(index, prompt, replace(params, seed=seed), seed, window, tokens, rng,
-                    attempt)
+    def _row_rng(self, seed: int) -> RowRandom:
+        return _TorchRandom(seed)
 
-    def _append(self, row: _Row, token: int, should_stop: ShouldStop | None) -> bool:
-        """Add a sampled token to a row; returns True when the row's text changed."""
-        if token in self.eos_ids:
-            self._finish(row, "eos")
-            return False
-        row.generated.append(token)
-        row.context.append(token)
-        old, row.text = row.text, self._decode_text(row.generated)
-        p = row.params
-        if len(row.generated) >= p.max_new_tokens:
-            self._finish(row, "length")
-        elif sentence_stop(p, len(row.generated), row.text):
-            self._finish(row, "sentence")
-        elif should_stop is not None and should_stop(row.index):
-            self._finish(row, "cancelled")
-        return row.text != old
+    def _new_batch(self) -> Batch:
+        return Batch(self.model, self._pad_id, self.model.config.vocab_size, self.device)
 
-    def _decode_text(self, token_ids: list[int]) -> str:
-        # Tidying also drops the U+FFFD of a character split across tokens until it completes.
-        return tidy_continuation(self.tokenizer.decode(token_ids, skip_special_tokens=True))
+    def _concat(self, parts: list[Any]) -> torch.Tensor:
+        return torch.cat(parts)
 
-    @staticmethod
-    def _finish(row: _Row, reason: str) -> None:
-        row.finish, row.finished_at = reason, time.monotonic()
-
-    # -- the decoding loop ----------------------------------------------------------------
-
-    def _decode(self, rows: list[_Row], run: _Run) -> None:
-        """Sample until every row has finished; finished rows leave, admitted rows join.
-
-        A joining row (admitted, retried by the guard, or whose memory window slid) is
-        prefilled on its own and its cache merged into the batch, so the rows already decoding
-        pay one step, not a re-prefill. ``run.hold`` may sit rows out between steps: their
-        cache waits aside and they resume where they stopped. Models whose cache cannot be
-        merged re-prefill the whole batch when rows join instead.
-        """
-        state = Decoding(Batch(self.model, self._pad_id, self.model.config.vocab_size,
-                                self.device), joining=list(rows))
-        while True:
-            state.joining += self._admitted(run, len(state.active) + len(state.joining))
-            state.joining = self._starting(state.joining, run)
-            self._hold(state, run)
-            if not state.active and not state.joining:
-                return
-            logits = self._forward(state)
-            tokens = self._sample(state.batch, logits, state.active)
-            slid = self._advance(state.active, tokens, run)
-            self._retire(state, tokens, slid, run)
-
-    def _forward(self, state: Decoding) -> torch.Tensor:
-        """Next-token logits for every active row, then the joining rows (which become active)."""
-        batch, joining = state.batch, state.joining
-        parts = []
-        if state.active and joining and not batch.mergeable:
-            contexts = [r.context for r in state.active + joining]  # re-prefill everything
-            parts.append(batch.prefill(contexts))
-        else:
-            if state.active:
-                parts.append(batch.step(state.pending))
-            if joining and state.active:
-                fresh = Batch(self.model, self._pad_id, batch.vocab_size, self.device)
-                parts.append(fresh.prefill([r.context for r in joining]))
-                batch.merge(fresh)
-            elif joining:
-                parts.append(batch.prefill([r.context for r in joining]))
-        state.active, state.joining = state.active + joining, []
-        return torch.cat(parts) if len(parts) > 1 else parts[0]
-
-    def _retire(self, state: Decoding, tokens: torch.Tensor, slid: list[bool],
-                run: _Run) -> None:
-        """Settle finished rows and send rows whose window slid back to be prefilled."""
-        keep = []
-        for j, row in enumerate(state.active):
-            if row.finish is not None:
-                state.joining += self._settle(row, run)
-            elif slid[j]:
-                state.joining.append(row)  # its context already holds the sampled token
-            else:
-                keep.append(j)
-        if len(keep) < len(state.active):
-            if keep:
-                state.batch.keep(keep)
-            tokens, state.active = tokens[keep], [state.active[j] for j in keep]
-        state.pending = tokens
-
-    def _hold(self, state: Decoding, run: _Run) -> None:
-        """Sit out the rows ``run.hold`` names; bring back held rows it no longer names."""
-        for index, held in list(state.held.items()):
-            if run.should_stop is not None and run.should_stop(index):
-                del state.held[index]
-                self._finish(held.row, "cancelled")
-                self._settle(held.row, run)
-        if run.hold is None or (not state.held and len(state.active) + len(state.joining) < 2):
-            return
-        rows = state.active + state.joining + [h.row for h in state.held.values()]
-        names = set(run.hold([run.keys[r.index] for r in rows]))
-        out = {r.index for r in rows if run.keys[r.index] in names}
-        if len(out) == len(rows):  # never hold everyone: keep the oldest row going
-            out.discard(min(out))
-        state.resume([i for i in state.held if i not in out])
-        state.pause(out)
-
-    def _admitted(self, run: _Run, busy: int) -> list[_Row]:
-        """New rows from ``run.admit`` while the batch has free slots; they take new indices."""
-        free = run.max_rows - busy
-        if run.admit is None or free <= 0:
-            return []
-        new = list(run.admit(free))[:free]
-        self._check_request([prompt for _, prompt, _ in new], [opts for _, _, opts in new])
-        rows = []
-        for key, prompt, options in new:
-            index = len(run.keys)
-            run.keys[index], run.since[index] = key, time.monotonic()
-            rows.append(self._new_row(index, prompt, options))
-        return rows
-
-    def _starting(self, rows: list[_Row], run: _Run) -> list[_Row]:
-        """Rows about to join, less those already asked to stop (they finish at once)."""
-        kept = []
-        for row in rows:
-            if run.should_stop is not None and run.should_stop(row.index):
-                self._finish(row, "cancelled")
-                self._settle(row, run)
-            else:
-                kept.append(row)
-        return kept
-
-    def _advance(self, rows: list[_Row], tokens: torch.Tensor, run: _Run) -> list[bool]:
-        """Append each row's sampled token; per row, whether its window slid (re-prefill)."""
-        slid = []
-        for row, token in zip(rows, tokens.tolist(), strict=True):
-            if self._append(row, token, run.should_stop) and run.on_token is not None:
-                run.on_token(row.index, row.text)
-            slid.append(self._slide_window(row))
-        return slid
-
-    @staticmethod
-    def _slide_window(row: _Row) -> bool:
-        """Keep the last half window when a row's context outgrows it; True if it did."""
-        if row.finish is not None or len(row.context) <= row.window:
-            return False
-        row.context = row.context[-(row.window // 2):]
-        return True
-
-    @staticmethod
-    def _sample(batch: Batch, logits: torch.Tensor, rows: list[_Row]) -> torch.Tensor:
+    def _sample(self, batch: Any, logits: Any, rows: list[_Row]) -> list[int]:
         def column(name: str, dtype: torch.dtype) -> torch.Tensor:
             return torch.tensor([getattr(r.params, name) for r in rows], dtype=dtype,
                                 device=logits.device)
@@ -330,25 +87,7 @@ class Generator:
         penalty = column("repetition_penalty", torch.float32)[:, None]
         logits = penalise_repeats(logits, batch.seen, penalty)
         uniforms = torch.tensor([row.uniform() for row in rows], device=logits.device)
-        return sample_next(logits, column("temperature", torch.float32),
-                           column("top_k", torch.long), column("top_p", torch.float32),
-                           uniforms).cpu()
-
-    # -- finishing: sentence trim, verbatim guard -----------------------------------------
-
-    def _final_text(self, row: _Row) -> str:
-        return final_text(self._decode_text(row.generated), row.params, row.finish or "length")
-
-    def _settle(self, row: _Row, run: _Run) -> list[_Row]:
-        """Report a finished row, or return its retry when the guard wants it regenerated."""
-        text, finish = self._final_text(row), row.finish or "length"
-        if self.finisher.regenerate(text, finish, row.attempt):
-            return [self._new_row(row.index, row.prompt, row.params, row.attempt + 1)]
-        result = self.finisher.result(
-            row.prompt, text, row.params, seed=row.seed, new_tokens=len(row.generated),
-            finish=finish, attempt=row.attempt, model_id=self.model_id,
-            seconds=row.finished_at - run.since[row.index])
-        run.results[row.index] = result
-        if run.on_done is not None:
-            run.on_done(run.keys[row.index], result)
-        return []
+        tokens = sample_next(logits, column("temperature", torch.float32),
+                             column("top_k", torch.long), column("top_p", torch.float32),
+                             uniforms)
+        return [int(t) for t in tokens.cpu().tolist()]

@@ -40,9 +40,14 @@ class Batch:
         positions = (self.mask.cumsum(dim=-1) - 1).clamp(min=0)
         return self._forward(ids.to(self.device), positions)
 
-    def step(self, tokens: torch.Tensor) -> torch.Tensor:
+    alive = True  # a held batch keeps its cache until it is merged back
+
+    def resumed(self) -> None:
+        """A held batch is back in the decoding loop (nothing to do for a torch cache)."""
+
+    def step(self, token_ids: Sequence[int]) -> torch.Tensor:
         """Feed one new token per row on top of the cache; next-token logits [B, V]."""
-        tokens = tokens.to(self.device)
+        tokens = torch.tensor(list(token_ids), dtype=torch.long, device=self.device)
         ones = torch.ones((len(tokens), 1), dtype=self.mask.dtype, device=self.device)
         self.mask = torch.cat([self.mask, ones], dim=-1)
         self.seen[torch.arange(len(tokens), device=self.device), tokens] = True

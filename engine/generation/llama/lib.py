@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ctypes as C
 import importlib.util
+import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -77,11 +79,14 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "llama_model_get_vocab": ([C.c_void_p], C.c_void_p),
     "llama_vocab_n_tokens": ([C.c_void_p], C.c_int32),
     "llama_n_ctx_seq": ([C.c_void_p], C.c_uint32),
+    "llama_n_batch": ([C.c_void_p], C.c_uint32),
+    "llama_n_ubatch": ([C.c_void_p], C.c_uint32),
     "llama_batch_init": ([C.c_int32, C.c_int32, C.c_int32], Batch),
     "llama_batch_free": ([Batch], None),
     "llama_decode": ([C.c_void_p, Batch], C.c_int32),
     "llama_get_logits_ith": ([C.c_void_p, C.c_int32], C.POINTER(C.c_float)),
     "llama_get_memory": ([C.c_void_p], C.c_void_p),
+    "llama_memory_clear": ([C.c_void_p, C.c_bool], None),
     "llama_memory_seq_rm": ([C.c_void_p, llama_seq_id, llama_pos, llama_pos], C.c_bool),
     "llama_set_n_threads": ([C.c_void_p, C.c_int32, C.c_int32], None),
     "llama_free": ([C.c_void_p], None),
@@ -113,7 +118,10 @@ class Lib:
             fn = getattr(handle, name)
             fn.argtypes, fn.restype = args, result
             setattr(self, name.removeprefix("llama_"), fn)
-        self._quiet = LOG_CB(lambda level, text, data: None)  # kept: the library holds it
+        # llama.cpp's own log is noise in the bot's; SPREN_LLAMA_LOG=1 shows it on stderr.
+        show = os.environ.get("SPREN_LLAMA_LOG") == "1"
+        self._quiet = LOG_CB(lambda level, text, data: show and sys.stderr.write(
+            text.decode(errors="replace")) and None)  # kept: the library holds it
         self.log_set(self._quiet, None)
         self.backend_init()
         self._check_layout()

@@ -12,8 +12,11 @@ PROMPT = "Dorothy looked at the Scarecrow and"
 SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*$")
 
 
-@pytest.fixture(scope="module")
-def gen(tiny_model_dir):
+@pytest.fixture(scope="module", params=["torch", "llama"])
+def gen(request, tiny_model_dir):
+    """Each runtime: torch on the tiny GPT-2, llama.cpp on the demo model's GGUF."""
+    if request.param == "llama":
+        return request.getfixturevalue("llama_gen")
     return Generator(tiny_model_dir, dtype="float32")
 
 
@@ -21,10 +24,12 @@ def one(gen, prompt=PROMPT, **opts):
     return gen.generate([prompt], [GenParams(**opts)])[0]
 
 
-def test_result_fields(gen, tiny_model_dir):
+def test_result_fields(gen, request):
     r = one(gen, seed=5, max_new_tokens=30)
+    folder = (request.getfixturevalue("llama_model_dir") if gen.runtime == "llama"
+              else request.getfixturevalue("tiny_model_dir"))
     assert r.prompt == PROMPT and r.seed == 5 and r.guard is None
-    assert r.model_id == gen.model_id and r.model_id.startswith(tiny_model_dir.name)
+    assert r.model_id == gen.model_id and r.model_id.startswith(folder.name)
     assert 1 <= r.new_tokens <= 30 and r.finish_reason in ("eos", "length", "sentence")
     assert r.text.strip() and r.text == r.text.rstrip() and PROMPT not in r.text
     assert not r.text[:2].isspace() or r.text[:2] == "\n\n"  # at most one separator

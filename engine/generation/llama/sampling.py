@@ -1,0 +1,73 @@
+"""Sampling the next token from llama.cpp's logits with numpy: the same rules as
+``engine.generation.sampling`` (repetition penalty, temperature, top-k, top-p, an inverse-CDF
+draw of the row's own uniform number), so a row depends only on its own context and seed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Floats = npt.NDArray[np.float32]
+
+# Candidates examined first when a row has no top-k limit: the nucleus (top-p) almost always
+# lies inside them; when it does not, every token is sorted.
+_NUCLEUS_FIRST = 1024
+
+
+def penalise_repeats(logits: Floats, seen: npt.NDArray[np.bool_],
+                     penalty: npt.NDArray[np.float32]) -> Floats:
+    """HF-style repetition penalty: shrink logits of tokens already in the row's context."""
+    out = np.array(logits, dtype=np.float32)  # a copy: only the seen entries change
+    rows = np.nonzero(seen)[0]
+    values, p = out[seen], penalty[rows]
+    out[seen] = np.where(values > 0, values / p, values * p)
+    return out
+
+
+def _softmax(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    e = np.exp(values - values[0])  # values are sorted high to low; -inf gives 0
+    out: npt.NDArray[np.float64] = e / e.sum()
+    return out
+
+
+def _sorted_top(row: Floats, k: int) -> npt.NDArray[np.intp]:
+    """Token ids of the k highest logits, high to low."""
+    if k >= row.shape[0]:
+        return np.argsort(-row, kind="stable")
+    top = np.argpartition(-row, k - 1)[:k]
+    return top[np.argsort(-row[top], kind="stable")]
+
+
+def sample_row(logits: Floats, temperature: float, top_k: int, top_p: float,
+               uniform: float) -> int:
+    """One token id from one row's logits (see the module docstring)."""
+    vocab = logits.shape[0]
+    scaled = logits.astype(np.float64) / temperature
+    k = min(top_k, vocab) if top_k > 0 else min(_NUCLEUS_FIRST, vocab)
+    while True:
+        ids = _sorted_top(logits, k)
+        values = scaled[ids]
+        if top_k > 0 or k == vocab:
+            break
+        # No top-k limit: widen until the candidates hold the nucleus (their share of the
+        # whole distribution reaches top_p), so the cut below is the same as on a full sort.
+        share = np.exp(values - values[0]).sum() / np.exp(scaled - values[0]).sum()
+        if share > top_p and top_p < 1.0:
+            break
+        k = vocab if k * 8 >= vocab else k * 8
+    probs = _softmax(values)
+    if top_k == 0 and k < vocab:  # probabilities relative to the whole vocabulary
+        probs = np.exp(values - values[0]) / np.exp(scaled - values[0]).sum()
+    beyond = (np.cumsum(probs) - probs) > top_p  # the first candidate always stays
+    kept = np.where(beyond, -np.inf, values)
+    cdf = np.cumsum(_softmax(kept))
+    choice = min(int((cdf < uniform * cdf[-1]).sum()), len(ids) - 1)
+    return int(ids[choice])
+
+
+def sample_next(logits: Floats, temperature: list[float], top_k: list[int],
+                top_p: list[float], uniforms: list[float]) -> list[int]:
+    """One token id per row of ``logits`` [rows, vocab], each with its own options."""
+    return [sample_row(logits[i], temperature[i], top_k[i], top_p[i], uniforms[i])
+            for i in range(logits.shape[0])]
