@@ -280,6 +280,9 @@ def peer_gguf(args: argparse.Namespace) -> tuple[Path, str]:
         return args.gguf, "given with --gguf"
     own = args.model / "model.gguf"
     if own.is_file():
+        if args.spren_runtime == "torch":
+            return own, ("spren's own model exported to GGUF; the torch runtime runs the same "
+                         "model from its safetensors, as int8")
         return own, "spren's own model file: the same weights on both sides"
     from engine.training import demo_model as demo
 
