@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,8 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--flood", type=int, default=20, help="requests user A floods with")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: every logical core, as the bot uses)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "llama", "torch"],
+                   help="local runtime, as [model] runtime (auto: llama when model.gguf is "
+                        "in the folder)")
     p.add_argument("--dtype", default="auto",
-                   help="Generator dtype: auto (the bot's default: int8 on CPU) | int8 | "
+                   help="torch runtime dtype: auto (the bot's default: int8 on CPU) | int8 | "
                         "bfloat16 | float32")
     p.add_argument("--repeat", type=int, default=1,
                    help="run each pattern this many times and keep the median (noisy hosts)")
@@ -153,11 +157,12 @@ def heldout_bpc(model: Path, path: Path, threads: int | None) -> str:
     return f"{bits_per_char(model, text, max_chars=100_000, threads=threads).bpc:.3f}"
 
 
-def report(model: Path, gen: Generator, args: argparse.Namespace, r: dict, bpc: str | None):
+def report(model: Path, gen: Any, args: argparse.Namespace, r: dict, bpc: str | None):
     """Print the results as one markdown table."""
     single = r["single"]
     print(f"model {gen.model_id} ({model}), {args.new_tokens} new tokens/request, "
-          f"max_batch {args.max_batch}, shared_batch {args.shared_batch}, dtype {args.dtype}, "
+          f"max_batch {args.max_batch}, shared_batch {args.shared_batch}, "
+          f"runtime {gen.runtime}, dtype {args.dtype}, "
           f"threads {args.threads or 'default'}, "
           f"median of {args.repeat} run(s)")
     print("| measure | value |\n|---|---|")
@@ -184,8 +189,17 @@ def main(argv: list[str] | None = None) -> None:
         from bot.config import load_config
 
         args.model = load_config().model_dir()
-    gen = Generator(args.model, threads=args.threads,
-                    dtype=None if args.dtype == "auto" else args.dtype)
+    runtime = args.runtime
+    if runtime == "auto":
+        runtime = "llama" if (Path(args.model) / "model.gguf").is_file() else "torch"
+    if runtime == "llama":
+        from engine.generation.llama.runtime import LlamaGenerator
+
+        gen: Any = LlamaGenerator(args.model, threads=args.threads,
+                                  sequences=args.max_batch + 4)
+    else:
+        gen = Generator(args.model, threads=args.threads,
+                        dtype=None if args.dtype == "auto" else args.dtype)
     results = asyncio.run(run_all(gen, args))
     bpc = heldout_bpc(args.model, args.heldout, args.threads) if args.heldout else None
     report(args.model, gen, args, results, bpc)

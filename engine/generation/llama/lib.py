@@ -94,6 +94,13 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
 }
 
 
+# How long an idle OpenMP thread spins before it sleeps (libgomp reads it when it loads). Its
+# default (300,000 spins) is made for a machine of one's own: with the cores shared, a
+# spinning thread waits for one that is not running, and 2 threads fell to 9 tokens/s where
+# 1 thread made 37 (load 3 on 2 cores). A user's own GOMP_SPINCOUNT or OMP_WAIT_POLICY wins.
+SPIN_COUNT = "10000"
+
+
 def library_path() -> Path:
     """Where the pinned xllamacpp wheel keeps the library exporting llama.cpp's C API."""
     spec = importlib.util.find_spec("xllamacpp")  # finds the package without importing it
@@ -108,6 +115,8 @@ class Lib:
     """The llama.h functions spren calls, as attributes without the ``llama_`` prefix."""
 
     def __init__(self, path: Path):
+        if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+            os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
         try:
             self.handle = handle = C.CDLL(str(path), mode=C.RTLD_GLOBAL)
         except OSError as exc:
