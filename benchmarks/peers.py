@@ -45,6 +45,10 @@ MAX_TOKENS = 1000  # GenParams accepts max_new_tokens up to engine.generation.pa
 NOISY_LOAD = 1.5  # 1-minute load average above which the figures are not trusted
 TARGET_CONCURRENT = 4.0  # issue 11: n concurrent >= 4x the aggregate of one at a time
 PAUSE_S = 0.2  # between runs, so one side's spinning OpenMP threads are gone
+# The environment as the user started this: the peer runs with it, not with what spren's
+# engine sets for itself on loading (its llama runtime lowers GOMP_SPINCOUNT unless set).
+START_ENV = dict(os.environ)
+OMP_KEYS = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -161,14 +165,21 @@ def load_lines(start: float, end: float, own_threads: int) -> list[str]:
     return lines
 
 
+def omp_settings(env: dict[str, str] | os._Environ[str]) -> str:
+    """The OpenMP waiting settings in an environment, e.g. ``GOMP_SPINCOUNT=10000``."""
+    return ", ".join(f"{k}={env[k]}" for k in OMP_KEYS if k in env) or "library defaults"
+
+
 class Peer:
     """benchmarks/peer_worker.py in the peer's venv, one model load, one run per request."""
 
-    def __init__(self, python: Path, gguf: Path, threads: int):
+    def __init__(self, python: Path, gguf: Path, threads: int,
+                 env: dict[str, str] | None = None):
         self._err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
         self.proc = subprocess.Popen(
             [str(python), str(WORKER), str(gguf), "--threads", str(threads)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, text=True,
+            env=env)
         self.version = str(self._answer()["version"])
 
     def _answer(self) -> dict[str, Any]:
@@ -240,7 +251,7 @@ def measure(args: argparse.Namespace, gguf: Path) -> tuple[list[Any], str]:
     rows, version = [], "?"
     for threads in args.threads:
         gen = spren_generator(args.spren_runtime, args.model, threads)
-        peer = Peer(args.peer_python, gguf, threads)
+        peer = Peer(args.peer_python, gguf, threads, env=START_ENV)
         version = peer.version
         spren_run(gen, args.prompt, 1, 8, 0)  # warm-up: kernels, caches
         peer.run(args.prompt, 8, 0)
@@ -314,6 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"spren ({args.spren_runtime}, {args.model}) against llama-cpp-python {version} "
           f"({gguf}: {whose}); {args.tokens} new tokens a row, prefill included; "
           f"best and median of {args.repeats} alternating runs")
+    print("OpenMP settings: spren " + omp_settings(os.environ) + "; peer "
+          + omp_settings(START_ENV))
     for line in load_lines(load_start, load_end, max(args.threads)):
         print(line)
     print("\n".join(table(rows, args.tokens)))

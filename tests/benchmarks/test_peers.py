@@ -6,6 +6,7 @@ comparison.
 """
 
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -85,8 +86,9 @@ class FakeGenerator:
 
 
 FAKE_WORKER = textwrap.dedent("""
-    import json, sys
-    print(json.dumps({"ready": True, "version": "fake"}), flush=True)
+    import json, os, sys
+    spin = os.environ.get("GOMP_SPINCOUNT", "unset")
+    print(json.dumps({"ready": True, "version": "fake, spin " + spin}), flush=True)
     for line in sys.stdin:
         req = json.loads(line)
         print(json.dumps({"tokens": req["tokens"], "seconds": 0.5, "eos": 0}), flush=True)
@@ -99,10 +101,18 @@ def test_measure_alternates_the_sides_and_forces_length(tmp_path, monkeypatch):
     log, gens = [], []
     monkeypatch.setattr(peers, "WORKER", worker)
     monkeypatch.setattr(peers, "PAUSE_S", 0)
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setattr(peers, "START_ENV", dict(os.environ))
 
     def fake_class(runtime):
         assert runtime == "torch"
-        return lambda model, threads: gens.append(FakeGenerator(log)) or gens[-1]
+
+        def make(model, threads):
+            monkeypatch.setenv("GOMP_SPINCOUNT", "10000")  # as spren's llama runtime does
+            gens.append(FakeGenerator(log))
+            return gens[-1]
+
+        return make
 
     monkeypatch.setattr(peers, "engine_class", fake_class)
     real_run = peers.Peer.run
@@ -117,7 +127,7 @@ def test_measure_alternates_the_sides_and_forces_length(tmp_path, monkeypatch):
                              "--spren-runtime", "torch"])
     args.model = tmp_path
     rows, version = peers.measure(args, worker)
-    assert version == "fake"
+    assert version == "fake, spin unset"  # the peer runs with the user's environment
     assert gens[0].eos_ids == frozenset()  # no token may end spren's rows early
     # warm-up, then repeat 1: spren first; repeat 2: the peer first; 8 rows after each
     assert log == [("spren", 1), ("peer", 1),
@@ -147,3 +157,9 @@ def test_cli_refuses_bad_options_with_one_line(options, says):
     code, out, err = _refusal(*options)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("peers.py: error: ") and says in err
+
+
+def test_omp_settings_names_what_each_side_ran_with():
+    assert peers.omp_settings({"GOMP_SPINCOUNT": "10000", "PATH": "/bin"}) == \
+        "GOMP_SPINCOUNT=10000"
+    assert peers.omp_settings({}) == "library defaults"
