@@ -17,7 +17,7 @@ export SPREN_HOME ?= $(CURDIR)/.spren
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install runtime setup demo-model db books run chat test lint bench clean
+.PHONY: install runtime setup demo-model db books run chat test lint bench bench-peers clean
 
 # What the bot needs to run (the Docker image's runtime venv): torch, spren, the PostgreSQL
 # driver, and EXTRA_PACKAGES (the inference image adds transformers' serving extra).
@@ -69,6 +69,31 @@ lint: install
 bench: setup
 	$(BIN)/python benchmarks/stats.py
 	$(BIN)/python benchmarks/generation.py
+
+# spren's engine against llama.cpp (llama-cpp-python, compiled from its sdist into its own
+# venv on first use: about 12 minutes on 2 cores). Not part of `make test`. Pass options with
+# PEERS_ARGS, e.g. PEERS_ARGS='--threads 1 --repeats 5' (see benchmarks/peers.py).
+PEERS_VENV ?= .peers-venv
+PEERS_PACKAGE ?= llama-cpp-python==0.3.36
+PEERS_ARGS ?=
+# Not llama.cpp's default -march=native: that also compiles AMX kernels where /proc/cpuinfo
+# lists AMX, and here (a Firecracker VM) the first tile instruction faults (segfault in
+# ggml_backend_amx_mul_mat on the first decode). So: every SIMD extension the CPU lists,
+# AMX left out.
+PEERS_CPU_FLAGS := sse4_2:SSE42 f16c:F16C fma:FMA bmi2:BMI2 avx:AVX avx2:AVX2 \
+    avx_vnni:AVX_VNNI avx512f:AVX512 avx512vbmi:AVX512_VBMI avx512_vnni:AVX512_VNNI \
+    avx512_bf16:AVX512_BF16
+PEERS_CMAKE_ARGS ?= -DGGML_NATIVE=OFF $(shell flags=" $$(grep -m1 '^flags' /proc/cpuinfo) "; \
+    for f in $(PEERS_CPU_FLAGS); do case "$$flags" in (*" $${f%%:*} "*) \
+    printf -- '-DGGML_%s=ON ' "$${f#*:}";; esac; done)
+
+bench-peers: demo-model
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -c 'import llama_cpp' 2>/dev/null || \
+	    CMAKE_ARGS='$(PEERS_CMAKE_ARGS)' \
+	    CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} \
+	    $(PEERS_VENV)/bin/python -m pip install -q --no-cache-dir '$(PEERS_PACKAGE)'
+	$(BIN)/python benchmarks/peers.py --peer-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .spren
