@@ -47,9 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--new-tokens", type=int, default=64, help="tokens per request")
     p.add_argument("--levels", default="1,4,8,16", help="concurrency levels, comma-separated")
     p.add_argument("--max-batch", type=int, default=8, help="the service's max_batch")
-    p.add_argument("--shared-batch", type=int, default=4,
+    p.add_argument("--shared-batch", type=int, default=0,
                    help="the service's shared_batch (rows while several users are served; "
-                        "= --max-batch turns the smaller shared batch off)")
+                        "0 = the engine's choice, as the bot; = --max-batch turns the smaller "
+                        "shared batch off)")
     p.add_argument("--flood", type=int, default=20, help="requests user A floods with")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: every logical core, as the bot uses)")
@@ -161,7 +162,7 @@ def report(model: Path, gen: Any, args: argparse.Namespace, r: dict, bpc: str | 
     """Print the results as one markdown table."""
     single = r["single"]
     print(f"model {gen.model_id} ({model}), {args.new_tokens} new tokens/request, "
-          f"max_batch {args.max_batch}, shared_batch {args.shared_batch}, "
+          f"max_batch {args.max_batch}, shared_batch {args.shared_batch or gen.shared_batch}, "
           f"runtime {gen.runtime}, dtype {args.dtype}, "
           f"threads {args.threads or 'default'}, "
           f"median of {args.repeat} run(s)")

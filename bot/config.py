@@ -81,7 +81,7 @@ class GenerationConfig:
 class QueueConfig:
     workers: int = 1
     max_batch: int = 8
-    shared_batch: int = 4
+    shared_batch: int = 0  # 0: the engine's choice (4 for torch, 2 for llama.cpp)
     per_user_pending: int = 3
     max_pending: int = 64
     timeout_s: float = 300.0

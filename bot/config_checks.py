@@ -33,7 +33,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("model", "request_timeout_s"): (0.1, _DAY),
     ("queue", "workers"): (1, 64),
     ("queue", "max_batch"): (1, 1024),
-    ("queue", "shared_batch"): (1, 1024),
+    ("queue", "shared_batch"): (0, 1024),
     ("queue", "per_user_pending"): (1, 10_000),
     ("queue", "max_pending"): (1, 1_000_000),
     ("queue", "timeout_s"): (0.1, 7 * _DAY),

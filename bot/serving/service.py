@@ -65,6 +65,8 @@ class GenerationService(BatchSource):
         tick_s: float = 0.25,
     ):
         gens = list(generator) if isinstance(generator, Sequence) else [generator]
+        if gens and shared_batch == 0:  # 0: the engine's own measured choice
+            shared_batch = getattr(gens[0], "shared_batch", 4)
         if not gens or min(max_batch, shared_batch, per_user_pending, max_pending, timeout_s) <= 0:
             raise ValueError("need a generator, caps of at least 1 and timeout_s > 0")
         self.max_batch, self.shared_batch = max_batch, min(shared_batch, max_batch)

@@ -97,6 +97,9 @@ class BatchedGenerator:
     supports_joins = True  # waiting rows can join a running call (continuous batching)
     supports_holds = True  # rows can sit out steps and resume unchanged
     independent_rows = False  # rows share one batched forward pass: measured per call
+    # Rows a batch keeps while several users wait ([queue] shared_batch = 0): a step of 4
+    # rows costs the torch int8 model ~1.4x one row (bot.serving.fair_queue.fair_shares).
+    shared_batch = 4
 
     model_id: str
     max_positions: int

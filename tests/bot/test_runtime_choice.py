@@ -78,3 +78,21 @@ def test_a_gguf_made_from_other_weights_is_never_used(tmp_path, llama_model_dir,
     with pytest.raises(ConfigError, match="other weights") as err:
         load_generator(_cfg(tmp_path, folder, runtime="llama"))
     assert "\n" not in str(err.value)
+
+
+def test_shared_batch_zero_takes_the_engines_measured_choice(tmp_path, llama_model_dir,
+                                                             tiny_model_dir):
+    from bot.serving.service import GenerationService
+    from engine.generation.generator import Generator
+
+    llama = load_generator(_cfg(tmp_path, llama_model_dir, threads=1))
+    try:
+        queue = _cfg(tmp_path, llama_model_dir).queue
+        assert queue.shared_batch == 0
+        assert GenerationService.from_config(llama, queue).shared_batch == 2
+        torch_gen = Generator(tiny_model_dir, dtype="float32")
+        assert GenerationService.from_config(torch_gen, queue).shared_batch == 4
+        queue.shared_batch = 3  # a number in the config wins
+        assert GenerationService.from_config(llama, queue).shared_batch == 3
+    finally:
+        llama.close()
