@@ -33,32 +33,36 @@ def _softmax(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 
 def _sorted_top(row: Floats, k: int) -> npt.NDArray[np.intp]:
     """Token ids of the k highest logits, high to low."""
-    if k >= row.shape[0]:
+    vocab = row.shape[0]
+    if k >= vocab:
         return np.argsort(-row, kind="stable")
-    top = np.argpartition(-row, k - 1)[:k]
+    top = np.argpartition(row, vocab - k)[vocab - k:]  # the k largest, unordered
     return top[np.argsort(-row[top], kind="stable")]
 
 
 def sample_row(logits: Floats, temperature: float, top_k: int, top_p: float,
                uniform: float) -> int:
-    """One token id from one row's logits (see the module docstring)."""
+    """One token id from one row's logits (see the module docstring). Only the candidates
+    are scaled and sorted: a top-k row never touches the rest of the vocabulary."""
     vocab = logits.shape[0]
-    scaled = logits.astype(np.float64) / temperature
     k = min(top_k, vocab) if top_k > 0 else min(_NUCLEUS_FIRST, vocab)
+    whole: npt.NDArray[np.float64] | None = None  # every token's scaled logit (no top-k)
     while True:
         ids = _sorted_top(logits, k)
-        values = scaled[ids]
+        values = logits[ids].astype(np.float64) / temperature
         if top_k > 0 or k == vocab:
             break
         # No top-k limit: widen until the candidates hold the nucleus (their share of the
-        # whole distribution reaches top_p), so the cut below is the same as on a full sort.
-        share = np.exp(values - values[0]).sum() / np.exp(scaled - values[0]).sum()
+        # whole distribution passes top_p), so the cut below is the same as on a full sort.
+        if whole is None:
+            whole = logits.astype(np.float64) / temperature
+        share = np.exp(values - values[0]).sum() / np.exp(whole - values[0]).sum()
         if share > top_p and top_p < 1.0:
             break
         k = vocab if k * 8 >= vocab else k * 8
     probs = _softmax(values)
-    if top_k == 0 and k < vocab:  # probabilities relative to the whole vocabulary
-        probs = np.exp(values - values[0]) / np.exp(scaled - values[0]).sum()
+    if whole is not None and k < vocab:  # probabilities relative to the whole vocabulary
+        probs = np.exp(values - values[0]) / np.exp(whole - values[0]).sum()
     beyond = (np.cumsum(probs) - probs) > top_p  # the first candidate always stays
     kept = np.where(beyond, -np.inf, values)
     cdf = np.cumsum(_softmax(kept))
