@@ -118,7 +118,7 @@ class Context:
 
 
 class LlamaBatch:
-    """Rows decoded together: their sequence ids, cached lengths and seen-token table."""
+    """Rows decoded together: their sequence ids, cached lengths and the tokens each has seen."""
 
     mergeable = True  # rows move between batches with their sequence, nothing is copied
 
@@ -126,7 +126,7 @@ class LlamaBatch:
         self.context = context
         self.seqs: list[int] = []
         self.lengths: list[int] = []  # tokens in each row's cache
-        self.seen = np.zeros((0, context.vocab_size), dtype=np.bool_)
+        self.seen: list[set[int]] = []  # per row, for the repetition penalty
         self.alive = True
 
     def prefill(self, contexts: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
@@ -134,10 +134,9 @@ class LlamaBatch:
         self.keep([])
         self.seqs = [self.context.acquire() for _ in contexts]
         self.lengths = [len(c) for c in contexts]
-        self.seen = np.zeros((len(contexts), self.context.vocab_size), dtype=np.bool_)
+        self.seen = [set(c) for c in contexts]
         items = []
-        for row, (seq, tokens) in enumerate(zip(self.seqs, contexts, strict=True)):
-            self.seen[row, list(tokens)] = True
+        for seq, tokens in zip(self.seqs, contexts, strict=True):
             last = len(tokens) - 1
             items += [(t, pos, seq, pos == last) for pos, t in enumerate(tokens)]
         return self.context.decode(items)
@@ -148,7 +147,7 @@ class LlamaBatch:
         for row, token in enumerate(token_ids):
             items.append((int(token), self.lengths[row], self.seqs[row], True))
             self.lengths[row] += 1
-            self.seen[row, token] = True
+            self.seen[row].add(int(token))
         return self.context.decode(items)
 
     def keep(self, rows: list[int]) -> None:
@@ -159,19 +158,19 @@ class LlamaBatch:
                 self.context.release(seq)
         self.seqs = [self.seqs[j] for j in rows]
         self.lengths = [self.lengths[j] for j in rows]
-        self.seen = self.seen[rows]
+        self.seen = [self.seen[j] for j in rows]
 
     def split(self, rows: list[int]) -> LlamaBatch:
         """Move ``rows`` into a new (held) batch; this one keeps the others."""
         out = LlamaBatch(self.context)
         out.seqs = [self.seqs[j] for j in rows]
         out.lengths = [self.lengths[j] for j in rows]
-        out.seen = self.seen[rows]
+        out.seen = [self.seen[j] for j in rows]
         self.context.held.append(out)
         stay = [j for j in range(len(self.seqs)) if j not in set(rows)]
         self.seqs = [self.seqs[j] for j in stay]
         self.lengths = [self.lengths[j] for j in stay]
-        self.seen = self.seen[stay]
+        self.seen = [self.seen[j] for j in stay]
         return out
 
     def resumed(self) -> None:
@@ -185,7 +184,7 @@ class LlamaBatch:
             self.context.held.remove(other)
         self.seqs += other.seqs
         self.lengths += other.lengths
-        self.seen = np.concatenate([self.seen, other.seen])
+        self.seen = self.seen + other.seen
         other.seqs, other.lengths = [], []
 
     def evict(self) -> None:

@@ -5,6 +5,8 @@ draw of the row's own uniform number), so a row depends only on its own context 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -15,13 +17,14 @@ Floats = npt.NDArray[np.float32]
 _NUCLEUS_FIRST = 1024
 
 
-def penalise_repeats(logits: Floats, seen: npt.NDArray[np.bool_],
+def penalise_repeats(logits: Floats, seen: Sequence[Collection[int]],
                      penalty: npt.NDArray[np.float32]) -> Floats:
-    """HF-style repetition penalty: shrink logits of tokens already in the row's context."""
+    """HF-style repetition penalty: shrink the logits of each row's seen tokens (by id)."""
     out = np.array(logits, dtype=np.float32)  # a copy: only the seen entries change
-    rows = np.nonzero(seen)[0]
-    values, p = out[seen], penalty[rows]
-    out[seen] = np.where(values > 0, values / p, values * p)
+    for i, tokens in enumerate(seen):
+        ids = np.fromiter(tokens, dtype=np.intp, count=len(tokens))
+        values, p = out[i, ids], penalty[i]
+        out[i, ids] = np.where(values > 0, values / p, values * p)
     return out
 
 

@@ -31,7 +31,8 @@ def test_numpy_sampler_picks_what_the_torch_sampler_picks(top_k, top_p, temperat
     seen = rng.random((6, 5000)) < 0.01
     uniforms = rng.random(6).tolist()
     penalty = np.full(6, 1.3, dtype=np.float32)
-    mine = np_sampling.sample_next(np_sampling.penalise_repeats(logits, seen, penalty),
+    seen_ids = [set(np.nonzero(row)[0].tolist()) for row in seen]
+    mine = np_sampling.sample_next(np_sampling.penalise_repeats(logits, seen_ids, penalty),
                                    [temperature] * 6, [top_k] * 6, [top_p] * 6, uniforms)
     t_logits = torch_sampling.penalise_repeats(torch.from_numpy(logits),
                                                torch.from_numpy(seen),
