@@ -118,7 +118,7 @@ def _nll(logits: np.ndarray[Any, Any], targets: np.ndarray[Any, Any]) -> float:
 def evaluate_gguf(model_dir: Path, texts: Sequence[Any], base: str | None = None,
                   threads: int | None = None) -> list[Any]:
     """``evaluation.evaluate`` with llama.cpp on ``model_dir/model.gguf``: the same windows."""
-    from engine.training.evaluation import Score, _start_token, _windows
+    from engine.training.windows import Score, _start_token, _windows
 
     model_dir = Path(model_dir)
     path = model_dir / GGUF_FILE
@@ -149,7 +149,7 @@ def evaluate_gguf(model_dir: Path, texts: Sequence[Any], base: str | None = None
 def _source(model_dir: Path, base: str | None) -> str:
     """The weights identity of a model folder, or of an adapter folder on its base (from
     --base or train_meta.json)."""
-    from engine.training.evaluation import _adapter_base
+    from engine.training.windows import _adapter_base
 
     if (model_dir / WEIGHTS_FILE).is_file():
         return weights_sha256(model_dir)
@@ -161,7 +161,7 @@ def _tokenizer(model_dir: Path, base: str | None) -> Any:
 
     source = str(model_dir)
     if not (model_dir / "tokenizer.json").is_file():
-        from engine.training.evaluation import _adapter_base
+        from engine.training.windows import _adapter_base
 
         source = _adapter_base(model_dir, base)
     return AutoTokenizer.from_pretrained(source, local_files_only=Path(source).is_dir())
