@@ -122,12 +122,25 @@ def local_runtime(cfg: Config, model_dir: Path) -> str:
                         "torch (%s)", gguf, fix)
         return "torch"
     if runtime == "auto":
-        usable = cfg.model.device == "cpu" and gguf.is_file()
+        usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads()
         runtime = "llama" if usable else "torch"
         if not usable and cfg.model.device == "cpu":
             log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "
                      "faster llama.cpp runtime available)", model_dir, GGUF_NAME, model_dir)
     return runtime
+
+
+def _llama_loads() -> bool:
+    """Whether the llama.cpp library loads here (it needs the system's libgomp)."""
+    from engine.errors import ModelError
+    from engine.generation.llama.lib import load_lib
+
+    try:
+        load_lib()
+    except ModelError as exc:
+        log.warning("generating with torch: %s", exc)
+        return False
+    return True
 
 
 def load_local(cfg: Config, model_dir: Path, guard=None):

@@ -96,3 +96,21 @@ def test_shared_batch_zero_takes_the_engines_measured_choice(tmp_path, llama_mod
         assert GenerationService.from_config(llama, queue).shared_batch == 3
     finally:
         llama.close()
+
+
+def test_auto_falls_back_to_torch_when_the_library_does_not_load(tmp_path, llama_model_dir,
+                                                                  monkeypatch, caplog):
+    """A machine without libgomp: auto still answers (torch) and the log says what to do."""
+    from engine.errors import ModelError
+    from engine.generation.llama import lib
+
+    def broken():
+        raise ModelError("could not load llama.cpp from X: libgomp.so.1: cannot open shared "
+                         "object file (install the system OpenMP runtime: apt-get install "
+                         "libgomp1)")
+
+    monkeypatch.setattr(lib, "load_lib", broken)
+    with caplog.at_level(logging.WARNING, logger="bot.app"):
+        assert local_runtime(_cfg(tmp_path, llama_model_dir, runtime="auto"),
+                             llama_model_dir) == "torch"
+    assert "libgomp1" in caplog.text
