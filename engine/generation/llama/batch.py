@@ -74,13 +74,31 @@ class Context:
 
 
     def acquire(self) -> int:
-        """A free sequence id; takes one back from the oldest held row if none is free."""
+        """The lowest free sequence id; takes one back from the oldest held row if none is
+        free."""
         while not self.free_ids and self.held:
             self.held.pop(0).evict()
         if not self.free_ids:
             raise GenerationError("more rows than the engine's sequences: lower the batch "
                                   "size or raise [model] sequences.")
-        return self.free_ids.pop(0)
+        seq = min(self.free_ids)
+        self.free_ids.remove(seq)
+        return seq
+
+    def move(self, seq: int, lower: bool) -> int:
+        """Move a row's cache to the lowest (or highest) free sequence id when that is lower
+        (higher) than its own; the id it has now. A step attends over every stream between
+        the lowest and highest id it feeds (2 rows on ids 0 and 8 cost 24 ms a step here, on
+        0 and 1 17 ms), so decoding rows keep the low ids and held rows go high."""
+        if not self.free_ids:
+            return seq
+        target = min(self.free_ids) if lower else max(self.free_ids)
+        if (target >= seq) if lower else (target <= seq):
+            return seq
+        self.free_ids.remove(target)
+        self.lib.memory_seq_cp(self.memory, seq, target, -1, -1)
+        self.release(seq)
+        return target
 
     def room(self) -> int:
         """Rows that can still get a sequence: the free ones and those held rows can give."""
@@ -159,6 +177,13 @@ class LlamaBatch:
         self.seqs = [self.seqs[j] for j in rows]
         self.lengths = [self.lengths[j] for j in rows]
         self.seen = [self.seen[j] for j in rows]
+        self._compact(lower=True)
+
+    def _compact(self, lower: bool) -> None:
+        """Move this batch's rows to the lowest (decoding) or highest (held) free ids."""
+        order = sorted(range(len(self.seqs)), key=self.seqs.__getitem__, reverse=lower)
+        for j in order:
+            self.seqs[j] = self.context.move(self.seqs[j], lower)
 
     def split(self, rows: list[int]) -> LlamaBatch:
         """Move ``rows`` into a new (held) batch; this one keeps the others."""
@@ -171,12 +196,15 @@ class LlamaBatch:
         self.seqs = [self.seqs[j] for j in stay]
         self.lengths = [self.lengths[j] for j in stay]
         self.seen = [self.seen[j] for j in stay]
+        out._compact(lower=False)
+        self._compact(lower=True)
         return out
 
     def resumed(self) -> None:
         """Back in the decoding loop: no longer a held batch whose sequences can be taken."""
         if self in self.context.held:
             self.context.held.remove(self)
+        self._compact(lower=True)
 
     def merge(self, other: LlamaBatch) -> None:
         """Append ``other``'s rows after this batch's."""
@@ -186,6 +214,7 @@ class LlamaBatch:
         self.lengths += other.lengths
         self.seen = self.seen + other.seen
         other.seqs, other.lengths = [], []
+        self._compact(lower=True)
 
     def evict(self) -> None:
         """Give this held batch's sequences back; its rows will be prefilled again."""

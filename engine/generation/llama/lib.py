@@ -88,6 +88,8 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "llama_get_logits": ([C.c_void_p], C.POINTER(C.c_float)),
     "llama_get_memory": ([C.c_void_p], C.c_void_p),
     "llama_memory_clear": ([C.c_void_p, C.c_bool], None),
+    "llama_memory_seq_cp": ([C.c_void_p, llama_seq_id, llama_seq_id, llama_pos, llama_pos],
+                            None),
     "llama_memory_seq_rm": ([C.c_void_p, llama_seq_id, llama_pos, llama_pos], C.c_bool),
     "llama_set_n_threads": ([C.c_void_p, C.c_int32, C.c_int32], None),
     "llama_free": ([C.c_void_p], None),

@@ -117,3 +117,29 @@ def test_the_llama_runtime_never_imports_torch(llama_model_dir):
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["5", "False", "False"]
+
+
+def test_decoding_rows_keep_the_lowest_sequence_ids_and_held_rows_the_highest(llama_model_dir):
+    """A step attends over every KV stream between its lowest and highest sequence id, so
+    holding or finishing rows must not leave the decoding rows spread out."""
+    from engine.generation.llama.batch import Context, LlamaBatch
+
+    context = Context(llama_model_dir / "model.gguf", threads=1, sequences=6, per_row=256)
+    try:
+        batch = LlamaBatch(context)
+        batch.prefill([[1, 2, 3], [4, 5], [6, 7, 8, 9]])
+        assert batch.seqs == [0, 1, 2]
+        held = batch.split([0])  # the first row sits out
+        assert held.seqs == [5] and sorted(batch.seqs) == [0, 1]
+        assert held.lengths == [3] and batch.lengths == [2, 4]
+        batch.keep([1])  # a row finished: the other moves down
+        assert batch.seqs == [0]
+        held.resumed()
+        batch.merge(held)
+        assert sorted(batch.seqs) == [0, 1] and batch.lengths == [4, 3]
+        logits = batch.step([10, 11])  # the moved caches decode as if they never moved
+        reference = LlamaBatch(context)
+        reference.prefill([[6, 7, 8, 9]])
+        assert (reference.step([10])[0] == logits[0]).all()
+    finally:
+        context.close()
