@@ -61,7 +61,7 @@ class LlamaGenerator(BatchedGenerator):
 
     runtime = "llama"
     # A step of 2 rows costs ~1.35x one row here, 3-4 rows ~1.9x (benchmarks/generation.py:
-    # with 4, a user arriving beside a flood waited 2.9-3.2x a lone request; with 2, 1.4-2.3x).
+    # with 4, a user arriving beside a flood waited 2.0-2.2x a lone request; with 2, 1.4-1.7x).
     shared_batch = 2
 
     def __init__(self, model_dir: Path | str, *, threads: int | None = None,
