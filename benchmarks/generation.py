@@ -190,11 +190,12 @@ def main(argv: list[str] | None = None) -> None:
         from bot.config import load_config
 
         args.model = load_config().model_dir()
+    from engine.generation.llama.runtime import GGUF_NAME, LlamaGenerator
+
     runtime = args.runtime
     if runtime == "auto":
-        runtime = "llama" if (Path(args.model) / "model.gguf").is_file() else "torch"
+        runtime = "llama" if (Path(args.model) / GGUF_NAME).is_file() else "torch"
     if runtime == "llama":
-        from engine.generation.llama.runtime import LlamaGenerator
 
         gen: Any = LlamaGenerator(args.model, threads=args.threads,
                                   sequences=args.max_batch + 4)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from engine.errors import GenerationError, ModelError
-from engine.generation.llama.lib import Lib, load_lib
+from engine.errors import GenerationError
+from engine.generation.llama.lib import Lib, load_lib, open_model
 
 
 class Context:
@@ -28,24 +28,10 @@ class Context:
                  batch_tokens: int = 512):
         self.lib: Lib = load_lib()
         lib = self.lib
-        mp = lib.model_default_params()
-        mp.n_gpu_layers = 0
-        self.model = lib.model_load_from_file(str(gguf).encode(), mp)
-        if not self.model:
-            raise ModelError(f"llama.cpp could not load {gguf}: rebuild it with "
-                             "`spren model gguf MODEL_DIR`.")
-        cp = lib.context_default_params()
-        cp.n_ctx = sequences * per_row
-        cp.n_batch = cp.n_ubatch = batch_tokens
-        cp.n_seq_max = sequences
-        cp.n_threads = cp.n_threads_batch = threads
-        cp.kv_unified, cp.no_perf = False, True
-        self.ctx = lib.init_from_model(self.model, cp)
-        if not self.ctx:
-            lib.model_free(self.model)
-            raise ModelError(f"llama.cpp could not make a context for {gguf} "
-                             f"({sequences} rows x {per_row} tokens): lower [model] "
-                             "sequences or memory_window.")
+        self.model, self.ctx = open_model(
+            lib, gguf, n_ctx=sequences * per_row, n_batch=batch_tokens, sequences=sequences,
+            threads=threads, hint=f"{sequences} rows x {per_row} tokens; lower [model] "
+                                  "sequences or memory_window")
         self.vocab_size = int(lib.vocab_n_tokens(lib.model_get_vocab(self.model)))
         self.per_row = int(lib.n_ctx_seq(self.ctx))
         self.memory = lib.get_memory(self.ctx)

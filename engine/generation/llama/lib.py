@@ -167,3 +167,28 @@ def load_lib() -> Lib:
         if _loaded is None:
             _loaded = Lib(library_path())
         return _loaded
+
+
+def open_model(lib: Lib, gguf: Path, *, n_ctx: int, n_batch: int, sequences: int,
+               threads: int | None, hint: str) -> tuple[Any, Any]:
+    """(model, context) for a GGUF file on the CPU: ``sequences`` KV streams (one per row,
+    ``kv_unified`` off) sharing ``n_ctx`` cells, batches of ``n_batch`` tokens; ``threads``
+    None keeps llama.cpp's default. ModelError (with ``hint`` for a context that does not
+    fit) if either cannot be made."""
+    params = lib.model_default_params()
+    params.n_gpu_layers = 0
+    model = lib.model_load_from_file(str(gguf).encode(), params)
+    if not model:
+        raise ModelError(f"llama.cpp could not load {gguf}: rebuild it with "
+                         "`spren model gguf MODEL_DIR`.")
+    cp = lib.context_default_params()
+    cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max = n_ctx, n_batch, n_batch, sequences
+    if threads:
+        cp.n_threads = cp.n_threads_batch = threads
+    cp.kv_unified, cp.no_perf = False, True
+    ctx = lib.init_from_model(model, cp)
+    if not ctx:
+        lib.model_free(model)
+        raise ModelError(f"llama.cpp could not make a context of {n_ctx} tokens for {gguf}: "
+                         f"{hint}.")
+    return model, ctx

@@ -25,7 +25,7 @@ from engine.generation.llama.sampling import penalise_repeats, sample_next
 from engine.hashing import remembered_sha256
 
 GGUF_NAME = "model.gguf"
-DEFAULT_SEQUENCES = 8  # rows the context holds at once (the queue's max_batch by default)
+DEFAULT_SEQUENCES = 8  # rows the context holds at once (the bot passes max_batch + 4)
 
 
 class _NumpyRandom:

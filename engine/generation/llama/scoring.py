@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import ModelError
-from engine.generation.llama.lib import Lib, load_lib
+from engine.generation.llama.lib import Lib, load_lib, open_model
 from engine.generation.llama.metadata import (
     GGUF_FILE,
     WEIGHTS_FILE,
@@ -34,21 +34,9 @@ class LlamaScorer:
                  lib: Lib | None = None):
         self.lib = lib = lib or load_lib()
         self.window = window
-        mp = lib.model_default_params()
-        mp.n_gpu_layers = 0
-        self.model = lib.model_load_from_file(str(gguf_path).encode(), mp)
-        if not self.model:
-            raise ModelError(f"llama.cpp could not load {gguf_path}: rebuild it with "
-                             "`spren model gguf`")
-        cp = lib.context_default_params()
-        cp.n_ctx = cp.n_batch = cp.n_ubatch = window
-        cp.n_seq_max, cp.kv_unified, cp.no_perf = 1, False, True
-        if threads:
-            cp.n_threads = cp.n_threads_batch = threads
-        self.ctx = lib.init_from_model(self.model, cp)
-        if not self.ctx:
-            lib.model_free(self.model)
-            raise ModelError(f"llama.cpp could not make a {window}-token context for {gguf_path}")
+        self.model, self.ctx = open_model(lib, gguf_path, n_ctx=window, n_batch=window,
+                                          sequences=1, threads=threads,
+                                          hint="try a smaller --block / --raw-block")
         self.n_vocab = int(lib.vocab_n_tokens(lib.model_get_vocab(self.model)))
         self.memory = lib.get_memory(self.ctx)
         self.batch = lib.batch_init(window, 0, 1)
