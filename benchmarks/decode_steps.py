@@ -3,6 +3,9 @@
 Usage: .venv/bin/python benchmarks/decode_steps.py [--gguf FILE] [--threads 2,1]
        [--peer-python .peers-venv/bin/python] [--steps 40]
 
+spren's side runs twice when ``make native-llama`` has built llama.cpp for this CPU (under
+``$SPREN_HOME/lib``): on the wheel's generic library and on that build.
+
 Both libraries are driven the same way, without any sampling or Python loop around them:
 eight sequences, each with its own KV stream (``kv_unified`` off, as spren runs), are
 prefilled with 20 tokens; then ``--steps`` decode steps feed one token to sequence 0 alone,
@@ -47,11 +50,12 @@ def _timings(decode: Callable[[list[tuple[int, int, int, bool]]], None],
     return {"one": run([0]), "eight": run(list(range(ROWS)))}
 
 
-def spren_side(gguf: str, threads: int, steps: int) -> dict[str, float]:
+def spren_side(gguf: str, threads: int, steps: int, library: str) -> dict[str, float]:
     sys.path.insert(0, str(REPO))
     from engine.generation.llama.batch import Context
 
-    context = Context(Path(gguf), threads=threads, sequences=ROWS, per_row=512)
+    context = Context(Path(gguf), threads=threads, sequences=ROWS, per_row=512,
+                      library=None if library == "wheel" else Path(library))
     try:
         def decode(items: list[tuple[int, int, int, bool]]) -> None:
             context.decode(items)
@@ -101,6 +105,7 @@ def main() -> int:
     ap.add_argument("--peer-python", default=None,
                     help="a python with llama-cpp-python (make bench-peers builds one)")
     ap.add_argument("--side", choices=["spren", "peer"], default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--library", default="wheel", help=argparse.SUPPRESS)
     args = ap.parse_args()
     try:
         threads = [int(t) for t in args.threads.split(",") if t.strip()]
@@ -111,20 +116,34 @@ def main() -> int:
     if args.side == "peer":  # the child run under --peer-python: print JSON, nothing else
         print(json.dumps({t: peer_side(args.gguf, t, args.steps) for t in threads}))
         return 0
+    if args.side == "spren":  # a child per library: a process loads one llama.cpp library
+        print(json.dumps({t: spren_side(args.gguf, t, args.steps, args.library)
+                          for t in threads}))
+        return 0
     if not Path(args.gguf).is_file():
         ap.error(f"no GGUF at {args.gguf}: run `make demo-model` or pass --gguf FILE")
     print(f"{args.gguf}; {args.steps} steps; one KV stream per row; load average "
           f"{os.getloadavg()[0]:.2f}")
     print("| library | threads | 1 row | 8 rows | 8 rows / 1 row |\n|---|---|---|---|---|")
+    sys.path.insert(0, str(REPO))
+    from engine.generation.llama.native import find_build
+
+    native, _ = find_build(home / "lib")
+    sides = [("xllamacpp wheel (spren)", [sys.executable, "--side", "spren"])]
+    if native is not None:
+        sides.append(("native build (spren)",
+                      [sys.executable, "--side", "spren", "--library", str(native)]))
+    if args.peer_python:
+        sides.append(("peer (llama-cpp-python)", [args.peer_python, "--side", "peer"]))
     for t in threads:
-        rows = [("xllamacpp wheel (spren)", spren_side(args.gguf, t, args.steps))]
-        if args.peer_python:
-            out = subprocess.run([args.peer_python, __file__, "--side", "peer", "--gguf",
-                                  args.gguf, "--threads", str(t), "--steps", str(args.steps)],
+        rows = []
+        for name, (python, *side) in sides:
+            out = subprocess.run([python, __file__, *side, "--gguf", args.gguf, "--threads",
+                                  str(t), "--steps", str(args.steps)],
                                  capture_output=True, text=True, check=False)
             if out.returncode != 0:
-                raise SystemExit(f"the peer's run failed: {out.stderr.strip()[-300:]}")
-            rows.append(("peer (llama-cpp-python)", json.loads(out.stdout)[str(t)]))
+                raise SystemExit(f"{name}'s run failed: {out.stderr.strip()[-300:]}")
+            rows.append((name, json.loads(out.stdout)[str(t)]))
         for name, r in rows:
             print(f"| {name} | {t} | {r['one']:.1f} ms | {r['eight']:.1f} ms | "
                   f"{r['eight'] / r['one']:.2f} |")

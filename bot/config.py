@@ -57,6 +57,7 @@ class ModelConfig:
     dtype: str = "auto"
     runtime: str = "auto"  # "auto", "llama" (llama.cpp on model.gguf) or "torch"
     sequences: int = 0  # llama.cpp rows held at once; 0 = [queue] max_batch + 4
+    llama_library: str = "auto"  # "auto" (native build if made), "native" or "wheel"
     threads: int = 0
     urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8000/v1"])
     name: str = ""

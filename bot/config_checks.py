@@ -140,6 +140,7 @@ def check_choices(cfg: Any) -> None:
                           "urls = [\"http://127.0.0.1:8000/v1\"]")
     _one_of("model", "dtype", m.dtype, ("auto", "float32", "bfloat16", "int8"))
     _one_of("model", "runtime", m.runtime, ("auto", "llama", "torch"))
+    _one_of("model", "llama_library", m.llama_library, ("auto", "native", "wheel"))
     _one_of("guard", "action", cfg.guard.action, ("regenerate", "cut"))
     for key in ("regenerate_by", "continue_by", "stop_by"):
         _one_of("stories", key, getattr(cfg.stories, key), PRESS_POLICIES)

@@ -1,4 +1,5 @@
-"""Model commands for the `spren` CLI: generate, model build-demo, model gguf.
+"""Model commands for the `spren` CLI: generate, model build-demo, model gguf, model
+build-llama.
 
 Mounted by ``bot.cli.main`` through :func:`register`. ``ctx.obj`` is a callable returning Config.
 """
@@ -181,6 +182,17 @@ def _gguf_command(get_config, model_dir, quant, template, base) -> None:
     click.echo(f"wrote {out} ({out.stat().st_size / 1e6:.0f} MB, {quant})")
 
 
+def _build_llama_command(get_config, sdist, cache_dir, jobs, force) -> None:
+    from engine.generation.llama.native import build
+    from engine.training.demo_model import default_cache
+
+    cfg = get_config()
+    library = build(cfg.data_dir / "lib", cache_dir or default_cache(), sdist=sdist,
+                    jobs=jobs, force=force, say=click.echo)
+    click.echo(f"the llama.cpp runtime now loads {library} ([model] llama_library = "
+               '"auto"; "wheel" goes back to the generic build)')
+
+
 def register(cli: click.Group) -> None:
     """Add generate, `model build-demo` and `model gguf` to the `spren` group."""
     @cli.command("generate")
@@ -222,3 +234,18 @@ def register(cli: click.Group) -> None:
         """Convert MODEL_DIR (default: configured; a merged model or a LoRA adapter folder) to
         MODEL_DIR/model.gguf for the llama.cpp runtime."""
         _gguf_command(get_config, **kw)
+
+    @model_group.command("build-llama")
+    @click.option("--sdist", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                  default=None, help="A local copy of the pinned xllamacpp sdist (default: "
+                  "download it from PyPI once, ~38 MB).")
+    @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+    @click.option("--jobs", type=click.IntRange(1, 256), default=None,
+                  help="Compile jobs (default: every core).")
+    @click.option("--force", is_flag=True, help="Build again even if a usable build exists.")
+    @click.pass_obj
+    def build_llama_cmd(get_config, **kw):
+        """Compile llama.cpp for this CPU (optional, ~2 minutes on 2 cores; needs cmake and a
+        C++ compiler). The llama.cpp runtime then uses it instead of the wheel's generic
+        build: faster where the CPU has AVX-512."""
+        _build_llama_command(get_config, **kw)

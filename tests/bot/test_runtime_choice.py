@@ -104,7 +104,7 @@ def test_auto_falls_back_to_torch_when_the_library_does_not_load(tmp_path, llama
     from engine.errors import ModelError
     from engine.generation.llama import lib
 
-    def broken():
+    def broken(path=None):
         raise ModelError("could not load llama.cpp from X: libgomp.so.1: cannot open shared "
                          "object file (install the system OpenMP runtime: apt-get install "
                          "libgomp1)")
@@ -114,3 +114,44 @@ def test_auto_falls_back_to_torch_when_the_library_does_not_load(tmp_path, llama
         assert local_runtime(_cfg(tmp_path, llama_model_dir, runtime="auto"),
                              llama_model_dir) == "torch"
     assert "libgomp1" in caplog.text
+
+
+def test_llama_library_picks_a_native_build_only_when_it_fits_this_cpu(tmp_path, caplog):
+    """[model] llama_library: "wheel" never looks for a build; "auto" takes one only when it
+    was made for this CPU and this llama.cpp, and says why not; "native" insists."""
+    import json
+
+    from bot.app import llama_library
+    from engine.errors import ModelError
+    from engine.generation.llama import native
+
+    def cfg(choice):
+        return load_config(None, environ={}, overrides={"bot": {"data_dir": str(tmp_path)},
+                                                         "model": {"llama_library": choice}})
+
+    assert llama_library(cfg("wheel")) is None
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        assert llama_library(cfg("auto")) is None
+    assert "no native build" in caplog.text and "spren model build-llama" in caplog.text
+    with pytest.raises(ModelError, match="build-llama") as err:
+        llama_library(cfg("native"))
+    assert "\n" not in str(err.value)
+
+    folder = native.build_dir(tmp_path / "lib")  # a build for a CPU with a made-up feature
+    folder.mkdir(parents=True)
+    (folder / native.LIBRARY).write_bytes(b"")
+    (folder / native.BUILD_FILE).write_text(json.dumps(
+        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": ["no_such_flag"]}))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bot.app"):
+        assert llama_library(cfg("auto")) is None
+    assert "no_such_flag" in caplog.text
+    (folder / native.BUILD_FILE).write_text(json.dumps(
+        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": []}))
+    assert llama_library(cfg("auto")) == folder / native.LIBRARY
+    assert llama_library(cfg("native")) == folder / native.LIBRARY
+
+
+def test_a_bad_llama_library_is_refused():
+    with pytest.raises(ConfigError, match="'auto', 'native' or 'wheel'"):
+        load_config(None, environ={}, overrides={"model": {"llama_library": "fast"}})

@@ -25,8 +25,8 @@ class Context:
     """A GGUF model and one llama.cpp context of ``sequences`` streams of ``per_row`` cells."""
 
     def __init__(self, gguf: Path, *, threads: int, sequences: int, per_row: int,
-                 batch_tokens: int = 512):
-        self.lib: Lib = load_lib()
+                 batch_tokens: int = 512, library: Path | None = None):
+        self.lib: Lib = load_lib(library)
         lib = self.lib
         self.model, self.ctx = open_model(
             lib, gguf, n_ctx=sequences * per_row, n_batch=batch_tokens, sequences=sequences,

@@ -118,6 +118,7 @@ class Lib:
     """The llama.h functions spren calls, as attributes without the ``llama_`` prefix."""
 
     def __init__(self, path: Path):
+        self.path = path
         if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
             os.environ["GOMP_SPINCOUNT"] = SPIN_COUNT
         try:
@@ -156,16 +157,37 @@ class Lib:
         raise AttributeError(name)
 
 
+# A libllama built on its own (engine.generation.llama.native) comes with these beside it,
+# loaded first and in this order so that its dependencies resolve to the same build.
+DEPENDENCIES = ("libggml-base.so", "libggml-cpu.so", "libggml.so")
+
+
+def _preload(library: Path) -> None:
+    for name in DEPENDENCIES:
+        path = library.parent / name
+        if path.is_file():
+            try:
+                C.CDLL(str(path), mode=C.RTLD_GLOBAL)
+            except OSError as exc:
+                raise ModelError(f"could not load {path} ({exc}): run `spren model "
+                                 'build-llama --force`, or set [model] llama_library = '
+                                 '"wheel".') from exc
+
+
 _loaded: Lib | None = None
 _lock = threading.Lock()
 
 
-def load_lib() -> Lib:
-    """The library, loaded once per process (llama_backend_init must run only once)."""
+def load_lib(path: Path | None = None) -> Lib:
+    """The library, loaded once per process (llama_backend_init must run only once): ``path``
+    (a libllama.so, e.g. a native build's) or, by default, the pinned wheel's. Once one is
+    loaded, every later call gets that one."""
     global _loaded
     with _lock:
         if _loaded is None:
-            _loaded = Lib(library_path())
+            if path is not None:
+                _preload(Path(path))
+            _loaded = Lib(Path(path) if path is not None else library_path())
         return _loaded
 
 

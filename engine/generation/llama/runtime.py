@@ -57,6 +57,8 @@ class LlamaGenerator(BatchedGenerator):
 
     threads: llama.cpp threads (default: every core). sequences: rows held at once, each
     with its own KV stream of ``context_tokens`` cells; a row's memory window is cut to that.
+    library: the libllama.so to use (a native build's, see ``native``); None: the wheel's.
+    The first library a process loads is the one every later model there uses.
     """
 
     runtime = "llama"
@@ -67,16 +69,17 @@ class LlamaGenerator(BatchedGenerator):
     def __init__(self, model_dir: Path | str, *, threads: int | None = None,
                  guard: VerbatimGuard | None = None, guard_words: int = 12,
                  guard_action: str = "regenerate", guard_retries: int = 3,
-                 sequences: int = DEFAULT_SEQUENCES, context_tokens: int = 512):
+                 sequences: int = DEFAULT_SEQUENCES, context_tokens: int = 512,
+                 library: Path | None = None):
         self._start_engine(threads, guard, guard_words, guard_action, guard_retries)
         for name, value in (("sequences", sequences), ("context_tokens", context_tokens)):
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
                 raise ModelError(f"{name}={value!r}: use a whole number >= 1.")
         self.model_dir = Path(model_dir)
-        self.context: Context = self._engine.submit(self._load, sequences,
-                                                    context_tokens).result()
+        self.context: Context = self._engine.submit(self._load, sequences, context_tokens,
+                                                    library).result()
 
-    def _load(self, sequences: int, context_tokens: int) -> Context:
+    def _load(self, sequences: int, context_tokens: int, library: Path | None) -> Context:
         from tokenizers import Tokenizer
 
         folder = self.model_dir
@@ -93,7 +96,8 @@ class LlamaGenerator(BatchedGenerator):
         positions = next((config[k] for k in ("max_position_embeddings", "n_positions")
                           if isinstance(config.get(k), int)), 2048)
         context = Context(gguf, threads=self.threads or os.cpu_count() or 1,
-                          sequences=sequences, per_row=min(context_tokens, positions))
+                          sequences=sequences, per_row=min(context_tokens, positions),
+                          library=library)
         if context.vocab_size < self.tokenizer.get_vocab_size():
             context.close()
             raise ModelError(f"{gguf} does not match {folder / 'tokenizer.json'} (vocabulary "

@@ -1,0 +1,180 @@
+"""llama.cpp compiled for this CPU (engine.generation.llama.native): which CMake options a
+CPU gets, which build is ever loaded, the refusals, and the real build `make native-llama`
+makes (`make test` runs it first) generating on the runtime like the wheel's library."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelError
+from engine.generation.llama import native
+from engine.generation.llama.lib import XLLAMACPP_VERSION
+from tests.paths import REPO_ROOT
+
+AVX512 = {"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"}
+HASWELL = {"sse4_2", "f16c", "fma", "bmi2", "avx", "avx2"}
+
+
+def _fake_build(root: Path, needs: list[str], version: str = XLLAMACPP_VERSION,
+                options: tuple[str, ...] = ("-DGGML_NATIVE=OFF", "-DGGML_AVX2=ON")) -> Path:
+    folder = native.build_dir(root)
+    folder.mkdir(parents=True)
+    (folder / native.LIBRARY).write_bytes(b"not a library")
+    (folder / native.BUILD_FILE).write_text(json.dumps(
+        {"version": version, "options": list(options), "needs": needs}))
+    return folder
+
+
+def test_options_follow_the_cpu_flags_and_leave_amx_out():
+    options, needs = native.cpu_options(HASWELL | AVX512 | {"avx512_vnni", "amx_tile",
+                                                             "amx_int8", "amx_bf16"}, "x86_64")
+    assert "-DGGML_NATIVE=OFF" in options and "-DGGML_AVX512=ON" in options
+    assert "-DGGML_AVX512_VNNI=ON" in options and "-DGGML_AVX512_BF16=ON" not in options
+    assert not any("AMX" in option for option in options)
+    assert set(needs) == HASWELL | AVX512 | {"avx512_vnni"}
+
+
+def test_avx512_needs_every_flag_of_its_set():
+    options, needs = native.cpu_options(HASWELL | {"avx512f"}, "x86_64")  # no bw/vl/dq/cd
+    assert "-DGGML_AVX2=ON" in options and "-DGGML_AVX512=ON" not in options
+    assert "avx512f" not in needs
+
+
+def test_other_machines_get_ggmls_native_choice():
+    assert native.cpu_options(set(), "aarch64") == (["-DGGML_NATIVE=ON"], ["machine:aarch64"])
+
+
+def test_the_flags_come_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse4_2 avx2\nbugs\t\t: none\n")
+    assert native.cpu_flags(info) == {"fpu", "sse4_2", "avx2"}
+    assert native.cpu_flags(tmp_path / "missing") == set()
+
+
+def test_no_build_and_a_usable_build(tmp_path):
+    library, why = native.find_build(tmp_path)
+    assert library is None and "no native build" in why
+    _fake_build(tmp_path, ["avx2", "fma"])
+    library, why = native.find_build(tmp_path, flags={"avx2", "fma", "sse4_2"})
+    assert library == native.build_dir(tmp_path) / native.LIBRARY
+    assert why == "native build for this CPU (AVX2)"
+
+
+def test_a_build_for_another_cpu_is_never_loaded(tmp_path):
+    _fake_build(tmp_path, ["avx2", "avx512f"])
+    library, why = native.find_build(tmp_path, flags={"avx2"})
+    assert library is None and "avx512f" in why and "spren model build-llama" in why
+
+
+@pytest.mark.parametrize("version, text", [("2020.1.1", None), (XLLAMACPP_VERSION, "{oops")])
+def test_another_version_or_a_broken_record_is_never_loaded(tmp_path, version, text):
+    folder = _fake_build(tmp_path, [], version=version)
+    if text is not None:
+        (folder / native.BUILD_FILE).write_text(text)
+    library, why = native.find_build(tmp_path, flags=set())
+    assert library is None
+    assert (version in why) if text is None else "unreadable" in why
+
+
+def test_a_wrong_sdist_is_refused_before_compiling(tmp_path, monkeypatch):
+    monkeypatch.setattr(native, "_tools", lambda: ("cmake", []))
+    bad = tmp_path / native.SDIST_NAME
+    bad.write_bytes(b"something else")
+    with pytest.raises(ModelError, match="not the pinned") as err:
+        native.build(tmp_path / "lib", tmp_path, sdist=bad, say=lambda _: None)
+    assert "\n" not in str(err.value) and not (tmp_path / "lib").exists()
+
+
+def test_a_damaged_cached_sdist_is_downloaded_again(tmp_path, monkeypatch):
+    import contextlib
+    import hashlib
+    import io
+
+    good = b"the pinned sources"
+    monkeypatch.setattr(native, "SDIST_SHA256", hashlib.sha256(good).hexdigest())
+    fetched = []
+
+    def urlopen(url, timeout):
+        fetched.append(url)
+        return contextlib.closing(io.BytesIO(good))
+
+    monkeypatch.setattr(native.urllib.request, "urlopen", urlopen)
+    (tmp_path / native.SDIST_NAME).write_bytes(b"half a down")  # an interrupted download
+    sdist = native._checked_sdist(tmp_path, None)
+    assert sdist.read_bytes() == good and fetched == [native.SDIST_URL]
+    assert native._checked_sdist(tmp_path, None) == sdist and len(fetched) == 1  # cached
+
+
+def test_missing_tools_are_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    with pytest.raises(ModelError, match="cmake and a C\\+\\+ compiler.*apt-get install"):
+        native.build(tmp_path / "lib", tmp_path, say=lambda _: None)
+
+
+def test_only_llama_cpp_sources_are_unpacked(tmp_path):
+    sdist = tmp_path / "x.tar.gz"
+    with tarfile.open(sdist, "w:gz") as tar:
+        for name in (native.SOURCE_DIR + "CMakeLists.txt", "xllamacpp-x/setup.py"):
+            src = tmp_path / "member"
+            src.write_text(name)
+            tar.add(src, arcname=name)
+    source = native._extract(sdist, tmp_path / "out")
+    assert (source / "CMakeLists.txt").is_file()
+    assert not (tmp_path / "out" / "xllamacpp-x").exists()
+
+
+def test_the_cli_refuses_a_wrong_sdist_in_one_line(tmp_path):
+    bad = tmp_path / "wrong.tar.gz"
+    bad.write_bytes(b"x")
+    env = {**os.environ, "SPREN_HOME": str(tmp_path / "home")}
+    out = subprocess.run([sys.executable, "-m", "bot", "model", "build-llama",
+                          "--sdist", str(bad), "--cache-dir", str(tmp_path / "cache")],
+                         capture_output=True, text=True, timeout=60, cwd=REPO_ROOT, env=env)
+    message = (out.stdout + out.stderr).strip()
+    assert out.returncode != 0 and "Traceback" not in message
+    assert "not the pinned" in message or "cmake" in message  # no tools: that is said first
+    assert len(message.splitlines()) == 1
+
+
+# -- the real build ------------------------------------------------------------------------
+
+NATIVE_CHECK = """
+import json, sys
+from pathlib import Path
+from engine.generation import GenParams
+from engine.generation.llama.runtime import LlamaGenerator
+from engine.generation.llama.lib import load_lib
+library, model = Path(sys.argv[1]), Path(sys.argv[2])
+gen = LlamaGenerator(model, threads=1, sequences=4, library=library)
+prompts = ["Dorothy walked along", "The Scarecrow said", "Ozma sent for"]
+params = [GenParams(max_new_tokens=24, seed=s, stop_at_sentence=False) for s in (1, 2, 3)]
+together = [r.text for r in gen.generate(prompts, params)]
+alone = [gen.generate([p], [q])[0].text for p, q in zip(prompts, params)]
+print(json.dumps({"path": str(load_lib().path), "together": together, "alone": alone}))
+gen.close()
+"""
+
+
+def test_the_native_build_generates_and_keeps_rows_independent(llama_model_dir):
+    home = Path(os.environ.get("SPREN_HOME", REPO_ROOT / ".spren"))
+    library, why = native.find_build(home / "lib")
+    if library is None:
+        try:
+            native._tools()
+        except ModelError as exc:  # no cmake or compiler here: make test could not build it
+            pytest.skip(f"{why}; {exc}")
+        pytest.fail(f"{why}, although cmake and a compiler are here: `make test` should have "
+                    "built it (`make try-native-llama`)")
+    out = subprocess.run([sys.executable, "-c", NATIVE_CHECK, str(library),
+                          str(llama_model_dir)], capture_output=True, text=True, timeout=300,
+                         cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["path"] == str(library)  # the build, not the wheel, was loaded
+    assert result["together"] == result["alone"]  # a row is the same alone or in a batch
+    assert all(len(text.split()) >= 5 for text in result["alone"])
