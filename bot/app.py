@@ -124,7 +124,7 @@ def local_runtime(cfg: Config, model_dir: Path) -> str:
     if runtime == "auto":
         usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads(cfg)
         runtime = "llama" if usable else "torch"
-        if not usable and cfg.model.device == "cpu":
+        if not gguf.is_file() and cfg.model.device == "cpu":
             log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "
                      "faster llama.cpp runtime available)", model_dir, GGUF_NAME, model_dir)
     return runtime
@@ -166,11 +166,32 @@ def _llama_loads(cfg: Config) -> bool:
     from engine.generation.llama.lib import load_lib
 
     try:
-        load_lib(llama_library(cfg))
+        load_llama_library(cfg)
     except ModelError as exc:
         log.warning("generating with torch: %s", exc)
         return False
     return True
+
+
+def load_llama_library(cfg: Config) -> Path | None:
+    """Load the library :func:`llama_library` picks (the process's one llama.cpp library) and
+    return its path, None for the wheel's. A native build that ``auto`` picked and that does
+    not load (a damaged file, a missing system library) gives way to the wheel's library,
+    with a warning; one asked for with ``native`` is a ModelError like the wheel's failing."""
+    from engine.errors import ModelError
+    from engine.generation.llama.lib import load_lib
+
+    library = llama_library(cfg)
+    try:
+        loaded = load_lib(library)
+    except ModelError as exc:
+        if library is None or cfg.model.llama_library == "native":
+            raise
+        log.warning("the native llama.cpp build did not load, using the wheel's library "
+                    "(`spren model build-llama --force` builds it again): %s", exc)
+        load_lib(None)
+        return None
+    return library if loaded.path == library else None  # an earlier fall-back stands
 
 
 def load_local(cfg: Config, model_dir: Path, guard=None):
@@ -184,7 +205,7 @@ def load_local(cfg: Config, model_dir: Path, guard=None):
         sequences = cfg.model.sequences or cfg.queue.max_batch + 4  # room for held rows
         return LlamaGenerator(model_dir, threads=threads, sequences=sequences,
                               context_tokens=cfg.generation.memory_window,
-                              library=llama_library(cfg), **guarding)
+                              library=load_llama_library(cfg), **guarding)
     from engine.generation.generator import Generator
 
     return Generator(model_dir, device=cfg.model.device, threads=threads,

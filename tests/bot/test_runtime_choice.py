@@ -139,7 +139,8 @@ def test_llama_library_picks_a_native_build_only_when_it_fits_this_cpu(tmp_path,
 
     folder = native.build_dir(tmp_path / "lib")  # a build for a CPU with a made-up feature
     folder.mkdir(parents=True)
-    (folder / native.LIBRARY).write_bytes(b"")
+    for name in (native.LIBRARY, *native.DEPENDENCIES):
+        (folder / name).write_bytes(b"")
     (folder / native.BUILD_FILE).write_text(json.dumps(
         {"version": native.XLLAMACPP_VERSION, "options": [], "needs": ["no_such_flag"]}))
     caplog.clear()

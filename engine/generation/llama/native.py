@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from engine.errors import ModelError
-from engine.generation.llama.lib import XLLAMACPP_VERSION
+from engine.generation.llama.lib import DEPENDENCIES, XLLAMACPP_VERSION
 from engine.hashing import file_sha256
 
 SDIST_NAME = f"xllamacpp-{XLLAMACPP_VERSION}.tar.gz"
@@ -114,8 +114,9 @@ def find_build(root: Path, flags: set[str] | None = None) -> tuple[Path | None, 
         return None, (f"the native build in {folder} needs CPU features this CPU lacks "
                       f"({', '.join(missing[:4])}); run `spren model build-llama` here")
     library = folder / LIBRARY
-    if not library.is_file():
-        return None, f"{library} is missing (run `spren model build-llama` again)"
+    for part in (LIBRARY, *DEPENDENCIES):
+        if not (folder / part).is_file():
+            return None, f"{folder / part} is missing (run `spren model build-llama` again)"
     return library, "native build for this CPU (" + ", ".join(
         o.removeprefix("-DGGML_").removesuffix("=ON") for o in meta.get("options", [])
         if o.endswith("=ON")) + ")"

@@ -24,7 +24,8 @@ def _fake_build(root: Path, needs: list[str], version: str = XLLAMACPP_VERSION,
                 options: tuple[str, ...] = ("-DGGML_NATIVE=OFF", "-DGGML_AVX2=ON")) -> Path:
     folder = native.build_dir(root)
     folder.mkdir(parents=True)
-    (folder / native.LIBRARY).write_bytes(b"not a library")
+    for name in (native.LIBRARY, *native.DEPENDENCIES):
+        (folder / name).write_bytes(b"not a library")
     (folder / native.BUILD_FILE).write_text(json.dumps(
         {"version": version, "options": list(options), "needs": needs}))
     return folder
@@ -178,3 +179,40 @@ def test_the_native_build_generates_and_keeps_rows_independent(llama_model_dir):
     assert result["path"] == str(library)  # the build, not the wheel, was loaded
     assert result["together"] == result["alone"]  # a row is the same alone or in a batch
     assert all(len(text.split()) >= 5 for text in result["alone"])
+
+
+def test_a_missing_part_makes_a_build_unusable(tmp_path):
+    folder = _fake_build(tmp_path, [])
+    (folder / "libggml-cpu.so").unlink()
+    library, why = native.find_build(tmp_path, flags=set())
+    assert library is None and "libggml-cpu.so is missing" in why
+
+
+FALLBACK_CHECK = """
+import logging, sys
+from pathlib import Path
+from bot.app import load_generator
+from bot.config import load_config
+from engine.generation import GenParams
+from engine.generation.llama.lib import load_lib
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+cfg = load_config(None, environ={}, overrides={
+    "bot": {"data_dir": sys.argv[1]}, "model": {"path": sys.argv[2], "threads": 1,
+                                                "sequences": 2}})
+gen = load_generator(cfg)
+text = gen.generate(["Dorothy said"], [GenParams(max_new_tokens=8, seed=1)])[0].text
+print(type(gen).__name__, load_lib().path.name, bool(text.strip()))
+gen.close()
+"""
+
+
+def test_a_damaged_native_build_gives_way_to_the_wheel(tmp_path, llama_model_dir):
+    """auto picked a build that fits this CPU, but its files do not load: the bot still
+    generates on llama.cpp, with the wheel's library, and says why."""
+    _fake_build(tmp_path / "lib", [])  # recorded as fitting any CPU; its files are junk
+    out = subprocess.run([sys.executable, "-c", FALLBACK_CHECK, str(tmp_path),
+                          str(llama_model_dir)], capture_output=True, text=True, timeout=300,
+                         cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["LlamaGenerator", "xllamacpp.abi3.so", "True"]
+    assert "the native llama.cpp build did not load" in out.stderr
