@@ -163,7 +163,6 @@ def _say_library(what: str) -> None:
 def _llama_loads(cfg: Config) -> bool:
     """Whether the llama.cpp library loads here (it needs the system's libgomp)."""
     from engine.errors import ModelError
-    from engine.generation.llama.lib import load_lib
 
     try:
         load_llama_library(cfg)
