@@ -90,16 +90,18 @@ bench: setup
 PEERS_VENV ?= .peers-venv
 PEERS_PACKAGE ?= llama-cpp-python==0.3.36
 PEERS_ARGS ?=
-# Not llama.cpp's default -march=native: that also compiles AMX kernels where /proc/cpuinfo
-# lists AMX, and here (a Firecracker VM) the first tile instruction faults (segfault in
-# ggml_backend_amx_mul_mat on the first decode). So: every SIMD extension the CPU lists,
-# AMX left out, the same options as spren's own build (`make native-llama`).
+# The peer gets the same CMake options and compiler flags as spren's own build (`make
+# native-llama`): every SIMD extension the CPU lists, AMX included where it is there, and
+# AMX's kernels compiled without dead-store elimination, which GCC 12 needs to build them
+# right (see engine/generation/llama/native.py). llama.cpp's default -march=native build
+# faults on the first AMX tile instruction with GCC 12.
 PEERS_CMAKE_ARGS ?= $(shell $(BIN)/python -m engine.generation.llama.native cmake-options)
+PEERS_CXXFLAGS ?= $(shell $(BIN)/python -m engine.generation.llama.native cxx-flags)
 
 bench-peers: demo-model native-llama
 	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
 	$(PEERS_VENV)/bin/python -c 'import llama_cpp' 2>/dev/null || \
-	    CMAKE_ARGS='$(PEERS_CMAKE_ARGS)' \
+	    CMAKE_ARGS='$(PEERS_CMAKE_ARGS)' CXXFLAGS='$(PEERS_CXXFLAGS)' \
 	    CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-$$(nproc)} \
 	    $(PEERS_VENV)/bin/python -m pip install -q --no-cache-dir '$(PEERS_PACKAGE)'
 	$(BIN)/python benchmarks/peers.py --peer-python $(PEERS_VENV)/bin/python $(PEERS_ARGS)

@@ -184,11 +184,14 @@ def _gguf_command(get_config, model_dir, quant, template, base) -> None:
 
 def _build_llama_command(get_config, sdist, cache_dir, jobs, force) -> None:
     from engine.generation.llama.native import build
+    from engine.generation.llama.runtime import GGUF_NAME
     from engine.training.demo_model import default_cache
 
     cfg = get_config()
+    gguf = cfg.model_dir() / GGUF_NAME  # what an AMX build is checked on
     library = build(cfg.data_dir / "lib", cache_dir or default_cache(), sdist=sdist,
-                    jobs=jobs, force=force, say=click.echo)
+                    jobs=jobs, force=force, check_with=gguf if gguf.is_file() else None,
+                    say=click.echo)
     click.echo(f"the llama.cpp runtime now loads {library} ([model] llama_library = "
                '"auto"; "wheel" goes back to the generic build)')
 

@@ -2,13 +2,20 @@
 llama.cpp runtime (``spren model build-llama``, ``make native-llama``).
 
 The pinned xllamacpp wheel's library is a generic build (AVX2 kernels, so it runs on any
-x86-64 CPU of the last decade). On a CPU with more (AVX-512, VNNI, BF16), kernels compiled
-for it are faster: here 8-16 % a token, which is the gap to a llama.cpp a user compiles for
-themselves (``benchmarks/decode_steps.py``). This module compiles the very same llama.cpp
+x86-64 CPU of the last decade). On a CPU with more, kernels compiled for it are faster:
+here AVX-512 gains 8-16 % a token, AMX about half of each step
+(``benchmarks/decode_steps.py``). This module compiles the very same llama.cpp
 sources the wheel was built from (the pinned xllamacpp sdist from PyPI, sha256-checked), so
 the C API and struct layouts are the ones ``lib.py`` declares, for this CPU's extensions
-only, in about 2 minutes on 2 cores. AMX is left out: where a VM lists AMX but does not
-enable it, the first tile instruction crashes the process.
+only, in about 1.5 minutes on 2 cores.
+
+Where the CPU has AMX (Intel Xeon since Sapphire Rapids), ggml's AMX kernels are built too:
+here they halve a decoding step. GCC 12 miscompiles them (it drops the stores that fill the
+tile configuration before ``ldtilecfg``, so the first tile instruction faults), so they are
+compiled without dead-store elimination. Every build that includes AMX is checked before it
+is kept (:func:`check`, in a child process, on the model's GGUF): it must decode, and a row's
+logits must be the same alone and in a batch, bit for bit. One that fails is built again
+without AMX.
 
 The result lives in ``<root>/llama-<version>/`` (``root`` is ``$SPREN_HOME/lib``) with a
 ``build.json`` naming the version, the CMake options and the CPU flags the build needs, so a
@@ -24,6 +31,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -53,6 +61,12 @@ X86_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("AVX512_VBMI", ("avx512vbmi",)), ("AVX512_VNNI", ("avx512_vnni",)),
     ("AVX512_BF16", ("avx512_bf16",)),
 )
+AMX_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("AMX_TILE", ("amx_tile",)), ("AMX_INT8", ("amx_tile", "amx_int8")),
+    ("AMX_BF16", ("amx_tile", "amx_bf16")),
+)
+AMX_CXX_FLAGS = "-fno-tree-dse -fno-dse"  # see the module docstring
+CHECK_TIMEOUT_S = 300
 COMMON_OPTIONS = (
     "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=ON", "-DLLAMA_CURL=OFF",
     "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_COMMON=OFF", "-DLLAMA_BUILD_TESTS=OFF",
@@ -73,18 +87,27 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
     return set()
 
 
-def cpu_options(flags: set[str], machine: str | None = None) -> tuple[list[str], list[str]]:
-    """(CMake options, the CPU flags the build then needs) for a CPU with ``flags``."""
+def has_amx(flags: set[str], machine: str | None = None) -> bool:
+    return (machine or platform.machine()).lower() in ("x86_64", "amd64") and \
+        {"amx_tile", "amx_int8"} <= flags
+
+
+def cpu_options(flags: set[str], machine: str | None = None,
+                amx: bool = True) -> tuple[list[str], list[str]]:
+    """(CMake options, the CPU flags the build then needs) for a CPU with ``flags``; AMX
+    only with ``amx`` (its compiler flags are the last option then)."""
     machine = (machine or platform.machine()).lower()
     if machine not in ("x86_64", "amd64"):
         # Elsewhere ggml's own -mcpu=native choice is used (no AMX problem there); such a
         # build is tied to the machine it was made on, which the recorded name stands for.
         return ["-DGGML_NATIVE=ON"], [f"machine:{machine}"]
     options, needed = ["-DGGML_NATIVE=OFF"], list[str]()
-    for option, wanted in X86_OPTIONS:
+    for option, wanted in X86_OPTIONS + (AMX_OPTIONS if amx else ()):
         if all(flag in flags for flag in wanted):
             options.append(f"-DGGML_{option}=ON")
-            needed.extend(wanted)
+            needed.extend(flag for flag in wanted if flag not in needed)
+    if amx and has_amx(flags, machine):
+        options.append(f"-DCMAKE_CXX_FLAGS={AMX_CXX_FLAGS}")
     return options, needed
 
 
@@ -201,9 +224,11 @@ def _one_build_at_a_time(root: Path) -> Iterator[None]:
 
 
 def build(root: Path, cache_dir: Path, *, sdist: Path | None = None, jobs: int | None = None,
-          force: bool = False, say: Callable[[str], None] = print) -> Path:
+          force: bool = False, check_with: Path | None = None,
+          say: Callable[[str], None] = print) -> Path:
     """Compile llama.cpp for this CPU into ``root`` and return its libllama.so (the existing
-    build when it is usable and ``force`` is off)."""
+    build when it is usable and ``force`` is off). ``check_with``: a GGUF to check an AMX
+    build on; without one, AMX is left out."""
     library, _ = find_build(root)
     if library is not None and not force:
         say(f"{build_dir(root)} is already built for this CPU (--force builds it again)")
@@ -214,12 +239,17 @@ def build(root: Path, cache_dir: Path, *, sdist: Path | None = None, jobs: int |
         library, _ = find_build(root)
         if library is not None and not force:  # another build finished while this waited
             return library
-        return _compile(root, cache_dir, sdist, cmake, generator, jobs, say)
+        return _compile(root, cache_dir, sdist, [cmake, *generator], jobs, check_with, say)
 
 
-def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: str, generator: list[str],
-             jobs: int | None, say: Callable[[str], None]) -> Path:
-    options, needed = cpu_options(cpu_flags())
+def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: list[str], jobs: int | None,
+             check_with: Path | None, say: Callable[[str], None]) -> Path:
+    flags = cpu_flags()
+    amx = has_amx(flags)
+    if amx and check_with is None:
+        say("this CPU has AMX, but there is no model.gguf to check an AMX build on: building "
+            "without it (run this again once the model has one)")
+        amx = False
     jobs = jobs or os.cpu_count() or 1
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
     log = Path(cache_dir) / "build-llama.log"
@@ -227,22 +257,28 @@ def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: str, generator: li
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="spren-llama-", dir=cache_dir) as work:
         source = _extract(sdist, Path(work))
-        out = Path(work) / "build"
-        say(f"compiling llama.cpp {XLLAMACPP_VERSION} for this CPU with {jobs} jobs "
-            f"({' '.join(o for o in options if o.endswith('=ON')) or 'generic'}); log: {log}")
-        _run([cmake, "-S", str(source), "-B", str(out), *generator, *COMMON_OPTIONS,
-              *options], log, BUILD_TIMEOUT_S)
-        _run([cmake, "--build", str(out), "--target", "llama", "-j", str(jobs)], log,
-             BUILD_TIMEOUT_S)
-        staged = Path(root) / f".llama-{XLLAMACPP_VERSION}.partial"
-        shutil.rmtree(staged, ignore_errors=True)
-        staged.mkdir(parents=True)
-        for lib in sorted((out / "bin").glob("lib*.so*")):
-            shutil.copy2(lib, staged / lib.name, follow_symlinks=False)
-        if not (staged / LIBRARY).exists():
-            raise ModelError(f"the build made no {LIBRARY}; see {log}")
+        for with_amx in ([True, False] if amx else [False]):
+            options, needed = cpu_options(flags, amx=with_amx)
+            out = Path(work) / ("build-amx" if with_amx else "build")
+            say(f"compiling llama.cpp {XLLAMACPP_VERSION} for this CPU with {jobs} jobs "
+                f"({' '.join(o for o in options if o.endswith('=ON')) or 'generic'}); "
+                f"log: {log}")
+            _run([cmake[0], "-S", str(source), "-B", str(out), *cmake[1:], *COMMON_OPTIONS,
+                  *options], log, BUILD_TIMEOUT_S)
+            _run([cmake[0], "--build", str(out), "--target", "llama", "-j", str(jobs)], log,
+                 BUILD_TIMEOUT_S)
+            staged = _stage(root, out / "bin", log)
+            problem = check(staged / LIBRARY, check_with) if check_with else None
+            if problem is None:
+                break
+            shutil.rmtree(staged, ignore_errors=True)
+            if not with_amx:
+                raise ModelError(f"the new build failed its check ({problem}); spren keeps "
+                                 "using the wheel's library")
+            say(f"the AMX build failed its check ({problem}): building without AMX")
         meta = {"version": XLLAMACPP_VERSION, "sdist_sha256": SDIST_SHA256,
                 "options": options, "needs": needed, "machine": platform.machine(),
+                "checked_on": str(check_with) if check_with else None,
                 "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "seconds": round(time.monotonic() - started, 1)}
         (staged / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -253,15 +289,83 @@ def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: str, generator: li
     return final / LIBRARY
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.generation.llama.native cmake-options``: this CPU's options."""
-    import sys
+def _stage(root: Path, built: Path, log: Path) -> Path:
+    """Copy the built libraries into a fresh staging folder beside the final one."""
+    staged = Path(root) / f".llama-{XLLAMACPP_VERSION}.partial"
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    for lib in sorted(built.glob("lib*.so*")):
+        shutil.copy2(lib, staged / lib.name, follow_symlinks=False)
+    if not (staged / LIBRARY).exists():
+        raise ModelError(f"the build made no {LIBRARY}; see {log}")
+    return staged
 
+
+# -- checking a build ------------------------------------------------------------------------
+
+def check(library: Path, gguf: Path) -> str | None:
+    """Run :func:`_check_here` in a child process (a faulting build must not take this one
+    with it); None when the build passed, else what went wrong."""
+    cmd = [sys.executable, "-m", "engine.generation.llama.native", "check", str(library),
+           str(gguf)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"no answer in {CHECK_TIMEOUT_S} s"
+    if done.returncode < 0:
+        return f"it crashed with signal {-done.returncode}"
+    if done.returncode != 0:
+        return (done.stdout.strip() or done.stderr.strip() or "it failed").splitlines()[-1][:200]
+    return None
+
+
+def _check_here(library: Path, gguf: Path) -> str | None:
+    """Decode with ``library`` on ``gguf``: one row alone, and two rows with the same tokens
+    together; every logit finite, and the same for the three rows."""
+    import numpy as np
+
+    from engine.generation.llama.batch import Context
+    from engine.generation.llama.lib import load_lib
+
+    load_lib(library)
+    context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=3, per_row=64)
+    try:
+        prompt = [(t % context.vocab_size, pos) for pos, t in enumerate((1, 100, 200, 300))]
+        last = len(prompt) - 1
+        context.decode([(t, pos, 0, pos == last) for t, pos in prompt])  # alone
+        context.decode([(t, pos, seq, pos == last) for seq in (1, 2) for t, pos in prompt])
+        for step in range(len(prompt), len(prompt) + 3):
+            token = (500 + step) % context.vocab_size
+            alone = context.decode([(token, step, 0, True)])
+            together = context.decode([(token, step, seq, True) for seq in (1, 2)])
+            if not np.isfinite(alone).all() or not np.isfinite(together).all():
+                return "it computed logits that are not finite"
+            if not (np.array_equal(alone[0], together[0])
+                    and np.array_equal(alone[0], together[1])):
+                return "a row's logits differ alone and in a batch"
+    finally:
+        context.close()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m engine.generation.llama.native cmake-options | cxx-flags | check LIB GGUF``:
+    this CPU's CMake options and compiler flags (``make bench-peers`` builds its peer with
+    them), or check a build."""
     args = sys.argv[1:] if argv is None else argv
-    if args != ["cmake-options"]:
-        print("usage: python -m engine.generation.llama.native cmake-options", file=sys.stderr)
+    options = cpu_options(cpu_flags())[0]
+    if args == ["cmake-options"]:
+        print(" ".join(o for o in options if not o.startswith("-DCMAKE_CXX_FLAGS=")))
+    elif args == ["cxx-flags"]:
+        print(AMX_CXX_FLAGS if any("AMX" in o for o in options) else "")
+    elif len(args) == 3 and args[0] == "check":
+        problem = _check_here(Path(args[1]), Path(args[2]))
+        print(problem or "ok")
+        return 1 if problem else 0
+    else:
+        print("usage: python -m engine.generation.llama.native cmake-options | cxx-flags | "
+              "check LIBRARY GGUF", file=sys.stderr)
         return 2
-    print(" ".join(cpu_options(cpu_flags())[0]))
     return 0
 
 

@@ -31,13 +31,26 @@ def _fake_build(root: Path, needs: list[str], version: str = XLLAMACPP_VERSION,
     return folder
 
 
-def test_options_follow_the_cpu_flags_and_leave_amx_out():
-    options, needs = native.cpu_options(HASWELL | AVX512 | {"avx512_vnni", "amx_tile",
-                                                             "amx_int8", "amx_bf16"}, "x86_64")
+SAPPHIRE = HASWELL | AVX512 | {"avx512_vnni", "amx_tile", "amx_int8", "amx_bf16"}
+
+
+def test_options_follow_the_cpu_flags():
+    options, needs = native.cpu_options(SAPPHIRE - {"amx_tile", "amx_int8", "amx_bf16"},
+                                        "x86_64")
     assert "-DGGML_NATIVE=OFF" in options and "-DGGML_AVX512=ON" in options
     assert "-DGGML_AVX512_VNNI=ON" in options and "-DGGML_AVX512_BF16=ON" not in options
-    assert not any("AMX" in option for option in options)
+    assert not any("AMX" in option or "CXX_FLAGS" in option for option in options)
     assert set(needs) == HASWELL | AVX512 | {"avx512_vnni"}
+
+
+def test_amx_comes_with_the_flags_gcc_needs_and_can_be_left_out():
+    options, needs = native.cpu_options(SAPPHIRE, "x86_64")
+    assert {"-DGGML_AMX_TILE=ON", "-DGGML_AMX_INT8=ON", "-DGGML_AMX_BF16=ON"} <= set(options)
+    assert options[-1] == f"-DCMAKE_CXX_FLAGS={native.AMX_CXX_FLAGS}"
+    assert {"amx_tile", "amx_int8", "amx_bf16"} <= set(needs) and len(needs) == len(set(needs))
+    without, needs = native.cpu_options(SAPPHIRE, "x86_64", amx=False)
+    assert without == options[:-4] and not {"amx_tile", "amx_int8"} & set(needs)
+    assert native.has_amx(SAPPHIRE, "x86_64") and not native.has_amx(SAPPHIRE, "aarch64")
 
 
 def test_avx512_needs_every_flag_of_its_set():
@@ -80,6 +93,54 @@ def test_another_version_or_a_broken_record_is_never_loaded(tmp_path, version, t
     library, why = native.find_build(tmp_path, flags=set())
     assert library is None
     assert (version in why) if text is None else "unreadable" in why
+
+
+def test_the_check_catches_a_crash_and_a_failure(tmp_path, llama_model_dir):
+    """A build that faults (here: a file that is no library at all, so loading fails) or
+    fails is reported in a few words, and this process survives it."""
+    folder = _fake_build(tmp_path, [])
+    problem = native.check(folder / native.LIBRARY, llama_model_dir / "model.gguf")
+    assert problem and "could not load" in problem and "\n" not in problem
+
+
+def test_the_check_passes_a_good_library(llama_model_dir):
+    from engine.generation.llama.lib import library_path
+
+    assert native.check(library_path(), llama_model_dir / "model.gguf") is None
+
+
+def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,
+                                                                        monkeypatch):
+    """The compile steps are stood in for (they are `make test`'s own build); the choice
+    between the two builds is what is tested."""
+    built, said = [], []
+    monkeypatch.setattr(native, "cpu_flags", lambda: SAPPHIRE)
+    monkeypatch.setattr(native.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(native, "_extract", lambda sdist, into: into)
+
+    def run(cmd, log, timeout):
+        if "--build" not in cmd:
+            out = Path(cmd[cmd.index("-B") + 1])
+            built.append(any("AMX" in c for c in cmd))
+            (out / "bin").mkdir(parents=True)
+            for name in (native.LIBRARY, *native.DEPENDENCIES):
+                (out / "bin" / name).write_text("AMX" if built[-1] else "plain")
+
+    monkeypatch.setattr(native, "_run", run)
+    monkeypatch.setattr(native, "check", lambda lib, gguf: (
+        "it crashed with signal 4" if lib.read_text() == "AMX" else None))
+    library = native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1,
+                              tmp_path / "model.gguf", said.append)
+    assert built == [True, False] and library.read_text() == "plain"
+    assert any("AMX build failed its check (it crashed with signal 4)" in s for s in said)
+    meta = json.loads((library.parent / native.BUILD_FILE).read_text())
+    assert not any("AMX" in o for o in meta["options"]) and "amx_tile" not in meta["needs"]
+    assert native.find_build(tmp_path / "lib", flags=SAPPHIRE)[0] == library
+
+    built.clear()  # no GGUF to check on: AMX is not even tried
+    native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1, None,
+                    said.append)
+    assert built == [False] and "no model.gguf to check" in said[-3]
 
 
 def test_a_wrong_sdist_is_refused_before_compiling(tmp_path, monkeypatch):
