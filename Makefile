@@ -52,8 +52,9 @@ books: db
 	else echo "no demo corpus at $(CORPUS); ingest your own books with: $(BIN)/spren ingest PATH"; fi
 
 # llama.cpp compiled for this CPU from the same pinned sources as the wheel's generic build
-# (about 1.5 minutes on 2 cores, once; needs cmake and g++): the llama.cpp runtime loads it
-# instead of the wheel's library, 8-16 % faster a token where the CPU has AVX-512.
+# (about 2 minutes on 2 cores, once; needs cmake and g++), checked on the model's GGUF: the
+# llama.cpp runtime loads it instead of the wheel's library (here 2.1x the tokens/s, with
+# AVX-512 and AMX).
 native-llama: runtime
 	$(BIN)/spren model build-llama
 
