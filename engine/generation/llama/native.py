@@ -248,7 +248,7 @@ def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: list[str], jobs: i
     amx = has_amx(flags)
     if amx and check_with is None:
         say("this CPU has AMX, but there is no model.gguf to check an AMX build on: building "
-            "without it (run this again once the model has one)")
+            "without it (`spren model build-llama --force` once the model has one)")
         amx = False
     jobs = jobs or os.cpu_count() or 1
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
