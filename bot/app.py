@@ -122,7 +122,7 @@ def local_runtime(cfg: Config, model_dir: Path) -> str:
                         "torch (%s)", gguf, fix)
         return "torch"
     if runtime == "auto":
-        usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads(cfg)
+        usable = cfg.model.device == "cpu" and gguf.is_file() and _llama_loads(cfg, gguf)
         runtime = "llama" if usable else "torch"
         if not gguf.is_file() and cfg.model.device == "cpu":
             log.info("%s has no %s: generating with torch (`spren model gguf %s` makes the "
@@ -160,34 +160,40 @@ def _say_library(what: str) -> None:
         log.info("llama.cpp library: %s", what)
 
 
-def _llama_loads(cfg: Config) -> bool:
+def _llama_loads(cfg: Config, gguf: Path) -> bool:
     """Whether the llama.cpp library loads here (it needs the system's libgomp)."""
     from engine.errors import ModelError
 
     try:
-        load_llama_library(cfg)
+        load_llama_library(cfg, gguf)
     except ModelError as exc:
         log.warning("generating with torch: %s", exc)
         return False
     return True
 
 
-def load_llama_library(cfg: Config) -> Path | None:
+def load_llama_library(cfg: Config, gguf: Path) -> Path | None:
     """Load the library :func:`llama_library` picks (the process's one llama.cpp library) and
-    return its path, None for the wheel's. A native build that ``auto`` picked and that does
-    not load (a damaged file, a missing system library) gives way to the wheel's library,
-    with a warning; one asked for with ``native`` is a ModelError like the wheel's failing."""
+    return its path, None for the wheel's. A native build is first checked on ``gguf`` in a
+    child process, once per file (``native.check_for_model``). One that ``auto`` picked and
+    that fails that check or does not load (a damaged file, a missing system library) gives
+    way to the wheel's library, with a warning; one asked for with ``native`` is a
+    ModelError like the wheel's failing."""
     from engine.errors import ModelError
     from engine.generation.llama.lib import load_lib
+    from engine.generation.llama.native import check_for_model
 
     library = llama_library(cfg)
     try:
+        problem = check_for_model(library, gguf) if library is not None else None
+        if problem is not None:
+            raise ModelError(f"{library} failed its check on {gguf} ({problem})")
         loaded = load_lib(library)
     except ModelError as exc:
         if library is None or cfg.model.llama_library == "native":
             raise
-        log.warning("the native llama.cpp build did not load, using the wheel's library "
-                    "(`spren model build-llama --force` builds it again): %s", exc)
+        log.warning("the native llama.cpp build is not usable here, so the wheel's library "
+                    "is (`spren model build-llama --force` builds it again): %s", exc)
         load_lib(None)
         return None
     return library if loaded.path == library else None  # an earlier fall-back stands
@@ -199,12 +205,13 @@ def load_local(cfg: Config, model_dir: Path, guard=None):
     guarding = dict(guard=guard, guard_words=cfg.guard.max_copied_words,
                     guard_action=cfg.guard.action, guard_retries=cfg.guard.max_attempts)
     if local_runtime(cfg, model_dir) == "llama":
-        from engine.generation.llama.runtime import LlamaGenerator
+        from engine.generation.llama.runtime import GGUF_NAME, LlamaGenerator
 
         sequences = cfg.model.sequences or cfg.queue.max_batch + 4  # room for held rows
         return LlamaGenerator(model_dir, threads=threads, sequences=sequences,
                               context_tokens=cfg.generation.memory_window,
-                              library=load_llama_library(cfg), **guarding)
+                              library=load_llama_library(cfg, Path(model_dir) / GGUF_NAME),
+                              **guarding)
     from engine.generation.generator import Generator
 
     return Generator(model_dir, device=cfg.model.device, threads=threads,

@@ -278,7 +278,7 @@ def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: list[str], jobs: i
             say(f"the AMX build failed its check ({problem}): building without AMX")
         meta = {"version": XLLAMACPP_VERSION, "sdist_sha256": SDIST_SHA256,
                 "options": options, "needs": needed, "machine": platform.machine(),
-                "checked_on": str(check_with) if check_with else None,
+                "checked": [_gguf_key(check_with)] if check_with else [],
                 "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "seconds": round(time.monotonic() - started, 1)}
         (staged / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
@@ -317,6 +317,36 @@ def check(library: Path, gguf: Path) -> str | None:
     if done.returncode != 0:
         return (done.stdout.strip() or done.stderr.strip() or "it failed").splitlines()[-1][:200]
     return None
+
+
+def _gguf_key(gguf: Path) -> str:
+    """A GGUF file as the build's record names it: path, size and modification time."""
+    stat = Path(gguf).stat()
+    return f"{Path(gguf).resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def check_for_model(library: Path, gguf: Path) -> str | None:
+    """:func:`check` ``library`` on ``gguf`` unless its build has already passed on that
+    very file (the build's record remembers the last few); None when it passes."""
+    meta_file = library.parent / BUILD_FILE
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        key = _gguf_key(gguf)
+    except (OSError, ValueError) as exc:
+        return f"its record or the model could not be read ({exc})"
+    checked = [str(k) for k in meta.get("checked", [])] if isinstance(meta, dict) else []
+    if key in checked:
+        return None
+    problem = check(library, gguf)
+    if problem is None:
+        meta["checked"] = (checked + [key])[-20:]
+        tmp = meta_file.with_name(f".{BUILD_FILE}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            tmp.replace(meta_file)
+        except OSError:  # a read-only build still works; it is checked again next time
+            tmp.unlink(missing_ok=True)
+    return problem
 
 
 def _check_here(library: Path, gguf: Path) -> str | None:

@@ -129,6 +129,7 @@ def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,
     monkeypatch.setattr(native, "_run", run)
     monkeypatch.setattr(native, "check", lambda lib, gguf: (
         "it crashed with signal 4" if lib.read_text() == "AMX" else None))
+    (tmp_path / "model.gguf").write_bytes(b"weights")
     library = native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1,
                               tmp_path / "model.gguf", said.append)
     assert built == [True, False] and library.read_text() == "plain"
@@ -136,6 +137,7 @@ def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,
     meta = json.loads((library.parent / native.BUILD_FILE).read_text())
     assert not any("AMX" in o for o in meta["options"]) and "amx_tile" not in meta["needs"]
     assert native.find_build(tmp_path / "lib", flags=SAPPHIRE)[0] == library
+    assert meta["checked"] == [native._gguf_key(tmp_path / "model.gguf")]  # not again at start
 
     built.clear()  # no GGUF to check on: AMX is not even tried
     native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1, None,
@@ -276,4 +278,23 @@ def test_a_damaged_native_build_gives_way_to_the_wheel(tmp_path, llama_model_dir
                          cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["LlamaGenerator", "xllamacpp.abi3.so", "True"]
-    assert "the native llama.cpp build did not load" in out.stderr
+    assert "the native llama.cpp build is not usable here" in out.stderr
+
+
+def test_a_build_is_checked_once_per_model_file(tmp_path, monkeypatch):
+    """The bot checks a native build on the model it is about to run, unless that very file
+    passed before (the build's record keeps it); a failure is not remembered."""
+    folder = _fake_build(tmp_path, [])
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"weights")
+    calls, verdict = [], [None]
+    monkeypatch.setattr(native, "check", lambda lib, g: calls.append(g) or verdict[0])
+    library = folder / native.LIBRARY
+    assert native.check_for_model(library, gguf) is None and len(calls) == 1
+    assert native.check_for_model(library, gguf) is None and len(calls) == 1  # remembered
+    gguf.write_bytes(b"other weights")  # a rebuilt model.gguf is checked again
+    verdict[0] = "a row's logits differ alone and in a batch"
+    assert native.check_for_model(library, gguf) == verdict[0] and len(calls) == 2
+    assert native.check_for_model(library, gguf) == verdict[0] and len(calls) == 3
+    record = json.loads((folder / native.BUILD_FILE).read_text())
+    assert len(record["checked"]) == 1 and record["version"] == XLLAMACPP_VERSION
