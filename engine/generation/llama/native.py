@@ -153,7 +153,7 @@ def fetch_sdist(cache_dir: Path, url: str = SDIST_URL) -> Path:
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_suffix(".part")
+    part = target.with_name(f".{target.name}.{os.getpid()}.part")  # builds may share a cache
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)
