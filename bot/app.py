@@ -180,15 +180,17 @@ def load_llama_library(cfg: Config, gguf: Path) -> Path | None:
     way to the wheel's library, with a warning; one asked for with ``native`` is a
     ModelError like the wheel's failing."""
     from engine.errors import ModelError
-    from engine.generation.llama.lib import load_lib
+    from engine.generation.llama.lib import load_lib, loaded
     from engine.generation.llama.native import check_for_model
 
     library = llama_library(cfg)
     try:
-        problem = check_for_model(library, gguf) if library is not None else None
+        # A process loads one library: once it has, its check was done (or not needed) then.
+        problem = (check_for_model(library, gguf)
+                   if library is not None and loaded() is None else None)
         if problem is not None:
             raise ModelError(f"{library} failed its check on {gguf} ({problem})")
-        loaded = load_lib(library)
+        lib = load_lib(library)
     except ModelError as exc:
         if library is None or cfg.model.llama_library == "native":
             raise
@@ -196,7 +198,7 @@ def load_llama_library(cfg: Config, gguf: Path) -> Path | None:
                     "is (`spren model build-llama --force` builds it again): %s", exc)
         load_lib(None)
         return None
-    return library if loaded.path == library else None  # an earlier fall-back stands
+    return library if lib.path == library else None  # an earlier fall-back stands
 
 
 def load_local(cfg: Config, model_dir: Path, guard=None):

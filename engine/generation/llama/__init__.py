@@ -7,6 +7,8 @@
 - ``gguf``: a Hugging Face Llama folder to GGUF (``export_gguf``); ``convert``: the
   ``spren model gguf`` command; ``metadata``: reading a GGUF's keys, is it current
 - ``scoring``: ``LlamaScorer``, held-out bits per character (``spren eval --runtime llama``)
+- ``native``: llama.cpp compiled for this CPU (``spren model build-llama``); ``native_check``:
+  a library checked in a child process before it is used
 
 Decoding never imports torch; ``convert`` (merging an adapter) and ``scoring`` (the evaluator's
 windows) reach torch code when they run.

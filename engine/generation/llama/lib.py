@@ -179,6 +179,11 @@ _loaded: Lib | None = None
 _lock = threading.Lock()
 
 
+def loaded() -> Lib | None:
+    """The library this process has loaded, if it has loaded one."""
+    return _loaded
+
+
 def load_lib(path: Path | None = None) -> Lib:
     """The library, loaded once per process (llama_backend_init must run only once): ``path``
     (a libllama.so, e.g. a native build's) or, by default, the pinned wheel's. Once one is

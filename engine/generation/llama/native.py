@@ -13,9 +13,9 @@ Where the CPU has AMX (Intel Xeon since Sapphire Rapids), ggml's AMX kernels are
 here they halve a decoding step. GCC 12 miscompiles them (it drops the stores that fill the
 tile configuration before ``ldtilecfg``, so the first tile instruction faults), so they are
 compiled without dead-store elimination. Every build that includes AMX is checked before it
-is kept (:func:`check`, in a child process, on the model's GGUF): it must decode, and a row's
-logits must be the same alone and in a batch, bit for bit. One that fails is built again
-without AMX.
+is kept (``native_check``: in a child process, on the model's GGUF, it must decode, and a
+row's logits must be the same alone and in a batch, bit for bit). One that fails is built
+again without AMX.
 
 The result lives in ``<root>/llama-<version>/`` (``root`` is ``$SPREN_HOME/lib``) with a
 ``build.json`` naming the version, the CMake options and the CPU flags the build needs, so a
@@ -25,6 +25,7 @@ build copied to another CPU, or one of another version, is never loaded
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from engine.errors import ModelError
 from engine.generation.llama.lib import DEPENDENCIES, XLLAMACPP_VERSION
+from engine.generation.llama.native_check import check
 from engine.hashing import file_sha256
 
 SDIST_NAME = f"xllamacpp-{XLLAMACPP_VERSION}.tar.gz"
@@ -66,7 +68,6 @@ AMX_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("AMX_BF16", ("amx_tile", "amx_bf16")),
 )
 AMX_CXX_FLAGS = "-fno-tree-dse -fno-dse"  # see the module docstring
-CHECK_TIMEOUT_S = 300
 COMMON_OPTIONS = (
     "-DCMAKE_BUILD_TYPE=Release", "-DBUILD_SHARED_LIBS=ON", "-DLLAMA_CURL=OFF",
     "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_COMMON=OFF", "-DLLAMA_BUILD_TESTS=OFF",
@@ -281,7 +282,7 @@ def _compile(root: Path, cache_dir: Path, sdist: Path, cmake: list[str], jobs: i
                 "checked": [_gguf_key(check_with)] if check_with else [],
                 "built": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "seconds": round(time.monotonic() - started, 1)}
-        (staged / BUILD_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        _write_record(staged / BUILD_FILE, meta)
         final = build_dir(root)
         shutil.rmtree(final, ignore_errors=True)
         staged.replace(final)
@@ -302,22 +303,6 @@ def _stage(root: Path, built: Path, log: Path) -> Path:
 
 
 # -- checking a build ------------------------------------------------------------------------
-
-def check(library: Path, gguf: Path) -> str | None:
-    """Run :func:`_check_here` in a child process (a faulting build must not take this one
-    with it); None when the build passed, else what went wrong."""
-    cmd = [sys.executable, "-m", "engine.generation.llama.native", "check", str(library),
-           str(gguf)]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return f"no answer in {CHECK_TIMEOUT_S} s"
-    if done.returncode < 0:
-        return f"it crashed with signal {-done.returncode}"
-    if done.returncode != 0:
-        return (done.stdout.strip() or done.stderr.strip() or "it failed").splitlines()[-1][:200]
-    return None
-
 
 def _gguf_key(gguf: Path) -> str:
     """A GGUF file as the build's record names it: path, size and modification time."""
@@ -340,61 +325,33 @@ def check_for_model(library: Path, gguf: Path) -> str | None:
     problem = check(library, gguf)
     if problem is None:
         meta["checked"] = (checked + [key])[-20:]
-        tmp = meta_file.with_name(f".{BUILD_FILE}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-            tmp.replace(meta_file)
-        except OSError:  # a read-only build still works; it is checked again next time
-            tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only build works; it is checked again
+            _write_record(meta_file, meta)
     return problem
 
 
-def _check_here(library: Path, gguf: Path) -> str | None:
-    """Decode with ``library`` on ``gguf``: one row alone, and two rows with the same tokens
-    together; every logit finite, and the same for the three rows."""
-    import numpy as np
-
-    from engine.generation.llama.batch import Context
-    from engine.generation.llama.lib import load_lib
-
-    load_lib(library)
-    context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=3, per_row=64)
+def _write_record(path: Path, meta: dict[str, object]) -> None:
+    """Write a build's ``build.json`` atomically (temp file + rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        prompt = [(t % context.vocab_size, pos) for pos, t in enumerate((1, 100, 200, 300))]
-        last = len(prompt) - 1
-        context.decode([(t, pos, 0, pos == last) for t, pos in prompt])  # alone
-        context.decode([(t, pos, seq, pos == last) for seq in (1, 2) for t, pos in prompt])
-        for step in range(len(prompt), len(prompt) + 3):
-            token = (500 + step) % context.vocab_size
-            alone = context.decode([(token, step, 0, True)])
-            together = context.decode([(token, step, seq, True) for seq in (1, 2)])
-            if not np.isfinite(alone).all() or not np.isfinite(together).all():
-                return "it computed logits that are not finite"
-            if not (np.array_equal(alone[0], together[0])
-                    and np.array_equal(alone[0], together[1])):
-                return "a row's logits differ alone and in a batch"
+        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
     finally:
-        context.close()
-    return None
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m engine.generation.llama.native cmake-options | cxx-flags | check LIB GGUF``:
-    this CPU's CMake options and compiler flags (``make bench-peers`` builds its peer with
-    them), or check a build."""
+    """``python -m engine.generation.llama.native cmake-options | cxx-flags``: this CPU's
+    CMake options and compiler flags (``make bench-peers`` builds its peer with them)."""
     args = sys.argv[1:] if argv is None else argv
     options = cpu_options(cpu_flags())[0]
     if args == ["cmake-options"]:
         print(" ".join(o for o in options if not o.startswith("-DCMAKE_CXX_FLAGS=")))
     elif args == ["cxx-flags"]:
         print(AMX_CXX_FLAGS if any("AMX" in o for o in options) else "")
-    elif len(args) == 3 and args[0] == "check":
-        problem = _check_here(Path(args[1]), Path(args[2]))
-        print(problem or "ok")
-        return 1 if problem else 0
     else:
-        print("usage: python -m engine.generation.llama.native cmake-options | cxx-flags | "
-              "check LIBRARY GGUF", file=sys.stderr)
+        print("usage: python -m engine.generation.llama.native cmake-options | cxx-flags",
+              file=sys.stderr)
         return 2
     return 0
 

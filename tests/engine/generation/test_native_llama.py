@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ModelError
-from engine.generation.llama import native
+from engine.generation.llama import native, native_check
 from engine.generation.llama.lib import XLLAMACPP_VERSION
 from tests.paths import REPO_ROOT
 
@@ -99,14 +99,14 @@ def test_the_check_catches_a_crash_and_a_failure(tmp_path, llama_model_dir):
     """A build that faults (here: a file that is no library at all, so loading fails) or
     fails is reported in a few words, and this process survives it."""
     folder = _fake_build(tmp_path, [])
-    problem = native.check(folder / native.LIBRARY, llama_model_dir / "model.gguf")
+    problem = native_check.check(folder / native.LIBRARY, llama_model_dir / "model.gguf")
     assert problem and "could not load" in problem and "\n" not in problem
 
 
 def test_the_check_passes_a_good_library(llama_model_dir):
     from engine.generation.llama.lib import library_path
 
-    assert native.check(library_path(), llama_model_dir / "model.gguf") is None
+    assert native_check.check(library_path(), llama_model_dir / "model.gguf") is None
 
 
 def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,

@@ -1,0 +1,76 @@
+"""Checking a llama.cpp library before spren uses it: decode with it on a model's GGUF in a
+child process (a library that faults must not take the caller with it). It must decode, its
+logits must be finite, and a row's logits must be the same alone and in a batch, bit for bit
+(spren's guarantee that a passage does not depend on its batch).
+
+``python -m engine.generation.llama.native_check LIBRARY GGUF`` is that child: it prints "ok"
+or what went wrong, and exits 0 or 1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CHECK_TIMEOUT_S = 300
+
+
+def check(library: Path, gguf: Path) -> str | None:
+    """Run :func:`_check_here` in a child process (a faulting build must not take this one
+    with it); None when the build passed, else what went wrong."""
+    cmd = [sys.executable, "-m", "engine.generation.llama.native_check", str(library), str(gguf)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return f"no answer in {CHECK_TIMEOUT_S} s"
+    if done.returncode < 0:
+        return f"it crashed with signal {-done.returncode}"
+    if done.returncode != 0:
+        return (done.stdout.strip() or done.stderr.strip() or "it failed").splitlines()[-1][:200]
+    return None
+
+
+def _check_here(library: Path, gguf: Path) -> str | None:
+    """Decode with ``library`` on ``gguf``: one row alone, and two rows with the same tokens
+    together; every logit finite, and the same for the three rows."""
+    import numpy as np
+
+    from engine.generation.llama.batch import Context
+    from engine.generation.llama.lib import load_lib
+
+    load_lib(library)
+    context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=3, per_row=64)
+    try:
+        prompt = [(t % context.vocab_size, pos) for pos, t in enumerate((1, 100, 200, 300))]
+        last = len(prompt) - 1
+        context.decode([(t, pos, 0, pos == last) for t, pos in prompt])  # alone
+        context.decode([(t, pos, seq, pos == last) for seq in (1, 2) for t, pos in prompt])
+        for step in range(len(prompt), len(prompt) + 3):
+            token = (500 + step) % context.vocab_size
+            alone = context.decode([(token, step, 0, True)])
+            together = context.decode([(token, step, seq, True) for seq in (1, 2)])
+            if not np.isfinite(alone).all() or not np.isfinite(together).all():
+                return "it computed logits that are not finite"
+            if not (np.array_equal(alone[0], together[0])
+                    and np.array_equal(alone[0], together[1])):
+                return "a row's logits differ alone and in a batch"
+    finally:
+        context.close()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m engine.generation.llama.native_check LIBRARY GGUF",
+              file=sys.stderr)
+        return 2
+    problem = _check_here(Path(args[0]), Path(args[1]))
+    print(problem or "ok")
+    return 1 if problem else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
