@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from bot.config import Config
+from engine.generation.llama.metadata import GGUF_FILE
 
 if TYPE_CHECKING:
     from engine.training.options import CliOption
@@ -227,11 +228,18 @@ def _eval_command(get_config: Callable[[], Config], kw: dict[str, Any]) -> None:
     cfg = get_config()
     texts = _eval_texts(cfg, kw)
     model_dir = Path(kw["model"]) if kw["model"] else cfg.model_dir()
+    library = {}
+    gguf = model_dir / GGUF_FILE
+    if kw["runtime"] == "llama" and gguf.is_file():  # the library the bot would load
+        from bot.app import load_llama_library
+
+        native = load_llama_library(cfg, gguf)
+        library = {"llama_library": str(native) if native else "wheel"}
     scores = evaluate(model_dir, texts, base=kw["base"],
                       threads=kw["threads"] or cfg.model.threads or None, runtime=kw["runtime"])
     for t, s in zip(texts, scores, strict=True):
         click.echo(json.dumps({"model": str(model_dir), "text": kw["book"] or str(kw["text_file"]),
-                               "method": t.name, "runtime": kw["runtime"],
+                               "method": t.name, "runtime": kw["runtime"], **library,
                                "block": t.block, "stride": t.stride,
                                "chars": s.chars, "words": s.words, "tokens": s.tokens,
                                "bpc": round(s.bpc, 4),

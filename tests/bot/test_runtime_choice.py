@@ -123,7 +123,7 @@ def test_llama_library_picks_a_native_build_only_when_it_fits_this_cpu(tmp_path,
 
     from bot.app import llama_library
     from engine.errors import ModelError
-    from engine.generation.llama import native
+    from engine.generation.llama import native, native_patch
 
     def cfg(choice):
         return load_config(None, environ={}, overrides={"bot": {"data_dir": str(tmp_path)},
@@ -142,13 +142,15 @@ def test_llama_library_picks_a_native_build_only_when_it_fits_this_cpu(tmp_path,
     for name in (native.LIBRARY, *native.DEPENDENCIES):
         (folder / name).write_bytes(b"")
     (folder / native.BUILD_FILE).write_text(json.dumps(
-        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": ["no_such_flag"]}))
+        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": ["no_such_flag"],
+         "kernels": native_patch.digest()}))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="bot.app"):
         assert llama_library(cfg("auto")) is None
     assert "no_such_flag" in caplog.text
     (folder / native.BUILD_FILE).write_text(json.dumps(
-        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": []}))
+        {"version": native.XLLAMACPP_VERSION, "options": [], "needs": [],
+         "kernels": native_patch.digest()}))
     assert llama_library(cfg("auto")) == folder / native.LIBRARY
     assert llama_library(cfg("native")) == folder / native.LIBRARY
 

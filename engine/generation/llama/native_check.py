@@ -33,28 +33,30 @@ def check(library: Path, gguf: Path) -> str | None:
 
 
 def _check_here(library: Path, gguf: Path) -> str | None:
-    """Decode with ``library`` on ``gguf``: one row alone, and two rows with the same tokens
-    together; every logit finite, and the same for the three rows."""
+    """Decode with ``library`` on ``gguf``: one row alone, and five rows with the same tokens
+    together (kernels that take four rows at a time see four of them and a single one);
+    every logit finite, and the same for all six rows."""
     import numpy as np
 
     from engine.generation.llama.batch import Context
     from engine.generation.llama.lib import load_lib
 
     load_lib(library)
-    context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=3, per_row=64)
+    together = (1, 2, 3, 4, 5)
+    context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=1 + len(together),
+                      per_row=64)
     try:
         prompt = [(t % context.vocab_size, pos) for pos, t in enumerate((1, 100, 200, 300))]
         last = len(prompt) - 1
         context.decode([(t, pos, 0, pos == last) for t, pos in prompt])  # alone
-        context.decode([(t, pos, seq, pos == last) for seq in (1, 2) for t, pos in prompt])
+        context.decode([(t, pos, seq, pos == last) for seq in together for t, pos in prompt])
         for step in range(len(prompt), len(prompt) + 3):
             token = (500 + step) % context.vocab_size
             alone = context.decode([(token, step, 0, True)])
-            together = context.decode([(token, step, seq, True) for seq in (1, 2)])
-            if not np.isfinite(alone).all() or not np.isfinite(together).all():
+            batch = context.decode([(token, step, seq, True) for seq in together])
+            if not np.isfinite(alone).all() or not np.isfinite(batch).all():
                 return "it computed logits that are not finite"
-            if not (np.array_equal(alone[0], together[0])
-                    and np.array_equal(alone[0], together[1])):
+            if not all(np.array_equal(alone[0], row) for row in batch):
                 return "a row's logits differ alone and in a batch"
     finally:
         context.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import ModelError
-from engine.generation.llama import native, native_check
+from engine.generation.llama import native, native_check, native_patch
 from engine.generation.llama.lib import XLLAMACPP_VERSION
 from tests.paths import REPO_ROOT
 
@@ -27,7 +27,8 @@ def _fake_build(root: Path, needs: list[str], version: str = XLLAMACPP_VERSION,
     for name in (native.LIBRARY, *native.DEPENDENCIES):
         (folder / name).write_bytes(b"not a library")
     (folder / native.BUILD_FILE).write_text(json.dumps(
-        {"version": version, "options": list(options), "needs": needs}))
+        {"version": version, "options": list(options), "needs": needs,
+         "kernels": native_patch.digest()}))
     return folder
 
 
@@ -117,6 +118,8 @@ def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,
     monkeypatch.setattr(native, "cpu_flags", lambda: SAPPHIRE)
     monkeypatch.setattr(native.platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(native, "_extract", lambda sdist, into: into)
+    patched: list[Path] = []
+    monkeypatch.setattr(native_patch, "apply", patched.append)
 
     def run(cmd, log, timeout):
         if "--build" not in cmd:
@@ -133,11 +136,13 @@ def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,
     library = native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1,
                               tmp_path / "model.gguf", said.append)
     assert built == [True, False] and library.read_text() == "plain"
+    assert len(patched) == 1  # spren's kernels go into the sources once, before both builds
     assert any("AMX build failed its check (it crashed with signal 4)" in s for s in said)
     meta = json.loads((library.parent / native.BUILD_FILE).read_text())
     assert not any("AMX" in o for o in meta["options"]) and "amx_tile" not in meta["needs"]
     assert native.find_build(tmp_path / "lib", flags=SAPPHIRE)[0] == library
     assert meta["checked"] == [native._gguf_key(tmp_path / "model.gguf")]  # not again at start
+    assert meta["kernels"] == native_patch.digest()
 
     built.clear()  # no GGUF to check on: AMX is not even tried
     native._compile(tmp_path / "lib", tmp_path, tmp_path / "sdist", ["cmake"], 1, None,

@@ -1,0 +1,114 @@
+"""spren's own CPU kernels, added to llama.cpp's sources before a native build
+(``native.build``): the pinned sources are edited in place, at anchors that must each match
+exactly once, so the kernels never land anywhere unexpected.
+
+- ``kernels/q8_0_x86.inc``: Q8_0 weights repacked four columns at a time with AVX2 matrix
+  kernels (ggml does this on ARM only; on x86 its tinyBLAS path is slower for a batch of a few
+  rows, which is what the bot's continuous batching decodes). Not where the build has VNNI
+  (tinyBLAS has an instruction for it there) or AMX (ggml's AMX kernels take Q8_0 first).
+- ``kernels/flash_attn_f16.inc``: decoding attention over the F16 KV cache in chunks of 64
+  positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop.
+
+Both keep a row's result independent of its batch (``native_check`` verifies it on every
+build). ``digest()`` names this set of kernels; a build records it, and a build made with
+other kernels (or none) is not loaded (``native.find_build``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import ModelError
+
+KERNELS = Path(__file__).with_name("kernels")
+CPU = "ggml/src/ggml-cpu/"
+X86_SECTION = "#elif defined(__x86_64__) || defined(__i386__)"
+FA_FUNCTION = "static void ggml_compute_forward_flash_attn_ext_f16_one_chunk("
+FA_NEXT = "static void ggml_compute_forward_flash_attn_ext_tiled("
+FA_CONVERT = ("        if (v->type == GGML_TYPE_F16) {\n"
+              "            for (int64_t d = 0; d < DV; ++d) {\n"
+              "                VKQ32[d] = GGML_CPU_FP16_TO_FP32(VKQ16[d]);\n"
+              "            }\n"
+              "        }\n")
+
+
+def _replace_once(text: str, old: str, new: str, where: str) -> str:
+    if text.count(old) != 1:
+        raise ModelError(f"spren's kernels do not fit these llama.cpp sources ({where}: an "
+                         "anchor is missing or repeated); build with the pinned sdist")
+    return text.replace(old, new)
+
+
+def _fallback(text: str) -> str:
+    """On x86, stop routing the Q8_0 four-column kernels to ggml's generic C versions."""
+    start = text.find(X86_SECTION)
+    end = text.find("#elif", start + len(X86_SECTION))
+    if start < 0 or end < 0:
+        raise ModelError("spren's kernels do not fit these llama.cpp sources (arch-fallback.h)")
+    section = text[start:end]
+    for kind in ("gemv", "gemm"):
+        section = _replace_once(section, f"#define ggml_{kind}_q8_0_4x8_q8_0_generic "
+                                f"ggml_{kind}_q8_0_4x8_q8_0\n", "", "arch-fallback.h")
+    return text[:start] + section + text[end:]
+
+
+def _select(text: str) -> str:
+    """Choose the four-column Q8_0 repack for a build with AVX2 and F16C but no VNNI (with
+    VNNI, tinyBLAS multiplies four int8 pairs in one instruction: left to it, unmeasured)."""
+    anchor = "    } else if (cur->type == GGML_TYPE_Q8_0) {\n"
+    return _replace_once(text, anchor, anchor + (
+        "        if (ggml_cpu_has_avx2() && ggml_cpu_has_f16c() && !ggml_cpu_has_avx_vnni() &&\n"
+        "            !ggml_cpu_has_avx512_vnni() && cur->ne[1] % 4 == 0) {\n"
+        "            return &q8_0_4x8_q8_0;  // spren: kernels/q8_0_x86.inc\n"
+        "        }\n"), "repack.cpp")
+
+
+def _attention(text: str, kernel: str) -> str:
+    """Insert the F16 attention kernel and route ggml's per-row loop to it where it fits."""
+    start, end = text.find(FA_FUNCTION), text.find(FA_NEXT)
+    if start < 0 or end < start:
+        raise ModelError("spren's kernels do not fit these llama.cpp sources (ops.cpp)")
+    body = text[start:end]
+    edits = [
+        ("    for (int ir = ir0; ir < ir1; ++ir) {\n",
+         "    const bool spren_fast = spren_fa_f16_fits(k, v, logit_softcap);\n\n"
+         "    for (int ir = ir0; ir < ir1; ++ir) {\n"),
+        ("        if (v->type == GGML_TYPE_F16) {\n            memset(VKQ16, 0,",
+         "        if (v->type == GGML_TYPE_F16 && !spren_fast) {\n            memset(VKQ16, 0,"),
+        ("        q_to_vec_dot(pq, Q_q, DK);\n",
+         "        if (spren_fast) {\n"
+         "            spren_fa_f16_row(DK, DV, pq, (const char *) k->data + ik2*nbk2 + ik3*nbk3,\n"
+         "                             nbk1, (const char *) v->data + iv2*nbv2 + iv3*nbv3, nbv1,\n"
+         "                             mp, slope, scale, ic_start, ic_end, &M, &S, VKQ32);\n"
+         "        } else {\n"
+         "        q_to_vec_dot(pq, Q_q, DK);\n"),
+        (FA_CONVERT, FA_CONVERT + "        }  // spren_fast\n"),
+    ]
+    for old, new in edits:
+        body = _replace_once(body, old, new, "ops.cpp")
+    return text[:start] + kernel + "\n" + body + text[end:]
+
+
+def _edit(path: Path, change: Callable[[str], str]) -> None:
+    path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def apply(source: Path) -> None:
+    """Add spren's kernels to the llama.cpp source tree at ``source`` (edited in place)."""
+    cpu = Path(source) / CPU
+    q8 = (KERNELS / "q8_0_x86.inc").read_text(encoding="utf-8")
+    attention = (KERNELS / "flash_attn_f16.inc").read_text(encoding="utf-8")
+    _edit(cpu / "arch-fallback.h", _fallback)
+    _edit(cpu / "repack.cpp", _select)
+    _edit(cpu / "arch/x86/repack.cpp", lambda text: text + "\n" + q8)
+    _edit(cpu / "ops.cpp", lambda text: _attention(text, attention))
+
+
+def digest() -> str:
+    """A short name for this set of kernels and edits (recorded with a build)."""
+    h = hashlib.sha256()
+    for part in (Path(__file__), *sorted(KERNELS.glob("*.inc"))):
+        h.update(part.name.encode() + b"\0" + part.read_bytes())
+    return h.hexdigest()[:16]
