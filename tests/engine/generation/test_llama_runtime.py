@@ -18,7 +18,8 @@ LONG = GenParams(max_new_tokens=30, seed=3, stop_at_sentence=False)
 @pytest.mark.parametrize("top_k, top_p, temperature", [
     (50, 0.95, 0.8), (0, 0.9, 1.2), (0, 1.0, 1.0), (1, 0.5, 0.7), (7, 0.3, 2.0),
     (0, 1e-6, 1.0), (0, 0.999, 3.0)])
-def test_numpy_sampler_picks_what_the_torch_sampler_picks(top_k, top_p, temperature):
+@pytest.mark.parametrize("vocab", [5000, 49152])
+def test_numpy_sampler_picks_what_the_torch_sampler_picks(top_k, top_p, temperature, vocab):
     """Both runtimes apply the same rule: on the same logits, options and uniform number,
     they choose the same token (including the no-top-k path that widens its candidates)."""
     import torch
@@ -27,8 +28,8 @@ def test_numpy_sampler_picks_what_the_torch_sampler_picks(top_k, top_p, temperat
     from engine.generation.llama import sampling as np_sampling
 
     rng = np.random.default_rng(0)
-    logits = (rng.standard_normal((6, 5000)) * 3).astype(np.float32)
-    seen = rng.random((6, 5000)) < 0.01
+    logits = (rng.standard_normal((6, vocab)) * 3).astype(np.float32)
+    seen = rng.random((6, vocab)) < 0.01
     uniforms = rng.random(6).tolist()
     penalty = np.full(6, 1.3, dtype=np.float32)
     seen_ids = [set(np.nonzero(row)[0].tolist()) for row in seen]
@@ -42,6 +43,31 @@ def test_numpy_sampler_picks_what_the_torch_sampler_picks(top_k, top_p, temperat
         torch.full((6,), top_p), torch.tensor(uniforms)).tolist()
     assert mine == theirs
 
+
+
+@pytest.mark.parametrize("vocab", [49152, 50257, 700])
+def test_the_top_k_shortcut_finds_the_same_logits_as_a_full_sort(vocab):
+    """The top k are found among candidates (logits at least the k-th highest group maximum)
+    on a large vocabulary: the same values as a full sort, with ties, banned (-inf) tokens
+    and every k the runtime uses; a NaN row takes the full path."""
+    from engine.generation.llama import sampling as np_sampling
+
+    rng = np.random.default_rng(vocab)
+    for trial in range(60):
+        row = (rng.standard_normal(vocab) * rng.uniform(0.1, 5)).astype(np.float32)
+        if trial % 3 == 0:
+            row[rng.integers(0, vocab, vocab // 2)] = -np.inf
+        if trial % 4 == 0:
+            row = np.round(row, 1)  # many equal logits
+        for k in (1, 5, 50, 100, 1024):
+            if k >= vocab:
+                continue
+            got = np_sampling._sorted_top(row, k)
+            assert len(set(got.tolist())) == k
+            assert np.array_equal(row[got], -np.sort(-row)[:k])
+    row = rng.standard_normal(vocab).astype(np.float32)
+    row[3] = np.nan
+    assert np_sampling._candidates(row, 5) is None
 
 def test_held_rows_whose_sequences_are_taken_back_still_finish(llama_model_dir):
     """Two sequences for three rows: while two rows sit out, a third needs a sequence, so
