@@ -57,7 +57,8 @@ def may_spawn() -> bool:
 
 def _ready() -> bool:
     """Run in the helper process: its imports (matplotlib, the stats code) are done."""
-    from bot import stats_work  # noqa: F401  (imports engine.stats.charts: matplotlib)
+    from bot import stats_work  # noqa: F401
+    from engine.stats import charts  # noqa: F401  (matplotlib, which only the helper needs)
 
     return True
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from bot.safety.spoilers import clean
 from bot.stats_data import BookData
-from engine.stats import arcs, charts, sentiment
+from engine.stats import arcs, sentiment
 from engine.stats.counts import TermCounter
 
 QUOTE_CHARS = 200
@@ -113,6 +113,8 @@ def sentiment_lines(token: str, book_id: int, lo: int, hi: int, shape_text: str 
     if chart:
         bounds = [i - lo for i in range(lo, hi)
                   if i == lo or data.chapter_of[i] != data.chapter_of[i - 1]]
+        from engine.stats import charts  # matplotlib: only where charts are drawn
+
         png = charts.arc_chart(title, arc, raw=data.scores[lo:hi].tolist(),
                                chapter_bounds=bounds, shape_label=shape_text)
     return lines, png
@@ -145,4 +147,6 @@ def count_before(token: str, term: str, code: str, n_tokens: int, exact: bool) -
 
 def counts_chart(term: str, labels: list[str], values: list[int]) -> bytes:
     """The /wordcount bar chart (``charts.counts_chart``)."""
+    from engine.stats import charts  # matplotlib: only where charts are drawn
+
     return charts.counts_chart(term, labels, values)

@@ -85,3 +85,17 @@ def test_no_import_cycles_between_modules():
         if module not in state:
             visit(module)
     assert cycles == []
+
+
+def test_the_bot_process_does_not_import_matplotlib():
+    """Charts are drawn in the helper process; the bot's own process (its adapters, the
+    dispatcher, the stats service) starts without matplotlib (about a second and 30 MB)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bot.app, bot.dispatch, bot.stats_service, bot.adapters.console, "
+            "bot.cli.main; print('matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.strip() == "False"

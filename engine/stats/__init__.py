@@ -6,10 +6,22 @@
 - ``charts``: PNG charts of an arc and of per-book counts (matplotlib, thread-safe)
 """
 
+from typing import Any
+
 from engine.stats.arcs import SHAPES, ArcMatch, classify_arc
-from engine.stats.charts import arc_chart, counts_chart
 from engine.stats.counts import TermCounter, TermError
 from engine.stats.sentiment import SentimentSummary, arc, compound, ewma, polarity, summarise
+
+
+def __getattr__(name: str) -> Any:
+    """``arc_chart`` and ``counts_chart`` import matplotlib (about a second) only when used:
+    the bot's own process never draws (its helper process does)."""
+    if name in ("arc_chart", "counts_chart"):
+        from engine.stats import charts
+
+        return getattr(charts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SHAPES",
