@@ -7,9 +7,10 @@ here AVX-512 gains 8-16 % a token, AMX about half of each step
 (``benchmarks/decode_steps.py``). This module compiles the very same llama.cpp
 sources the wheel was built from (the pinned xllamacpp sdist from PyPI, sha256-checked), so
 the C API and struct layouts are the ones ``lib.py`` declares, for this CPU's extensions
-only, in about 2.5 minutes on 2 cores, with spren's own kernels added (``native_patch``:
+only, in about 3 minutes on 2 cores, with spren's own kernels added (``native_patch``:
 Q8_0 matrix kernels and decoding attention for x86 with AVX2, which make a step of 8 rows
-cost about 2.5 times one row's instead of 3.2 times, and speed up a lone row and a prompt).
+cost 2.1-2.5 times one row's instead of 3.2-3.8 times, and speed up a lone row and a
+prompt).
 
 Where the CPU has AMX (Intel Xeon since Sapphire Rapids), ggml's AMX kernels are built too:
 here they halve a decoding step. GCC 12 miscompiles them (it drops the stores that fill the

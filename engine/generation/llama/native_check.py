@@ -13,8 +13,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 CHECK_TIMEOUT_S = 300
+LONG = 300  # tokens of context for the long-context part: past ggml's 256-cell KV padding
 
 
 def check(library: Path, gguf: Path) -> str | None:
@@ -35,7 +37,8 @@ def check(library: Path, gguf: Path) -> str | None:
 def _check_here(library: Path, gguf: Path) -> str | None:
     """Decode with ``library`` on ``gguf``: one row alone, and five rows with the same tokens
     together (kernels that take four rows at a time see four of them and a single one);
-    every logit finite, and the same for all six rows."""
+    every logit finite, and the same for all six rows; then the same for a row with a long
+    context, alone and beside a short one."""
     import numpy as np
 
     from engine.generation.llama.batch import Context
@@ -44,7 +47,7 @@ def _check_here(library: Path, gguf: Path) -> str | None:
     load_lib(library)
     together = (1, 2, 3, 4, 5)
     context = Context(gguf, threads=min(2, os.cpu_count() or 1), sequences=1 + len(together),
-                      per_row=64)
+                      per_row=LONG + 8)
     try:
         prompt = [(t % context.vocab_size, pos) for pos, t in enumerate((1, 100, 200, 300))]
         last = len(prompt) - 1
@@ -58,8 +61,31 @@ def _check_here(library: Path, gguf: Path) -> str | None:
                 return "it computed logits that are not finite"
             if not all(np.array_equal(alone[0], row) for row in batch):
                 return "a row's logits differ alone and in a batch"
+        return _long_context(context)
     finally:
         context.close()
+
+
+def _long_context(context: Any) -> str | None:
+    """A row with ``LONG`` tokens of context: alone, and beside a short row. (ggml splits a
+    lone row's KV cache of 512 cells or more between threads and merges the parts, which it
+    does not do in a batch; spren's build takes one pass.)"""
+    import numpy as np
+
+    for seq in (0, 1, 2):
+        context.lib.memory_seq_rm(context.memory, seq, 0, -1)
+    tokens = [(7 * i + 300) % context.vocab_size for i in range(LONG)]
+    for seq, length in ((0, LONG), (1, LONG), (2, 8)):
+        for start in range(0, length, 64):
+            context.decode([(tokens[i], i, seq, i == length - 1)
+                            for i in range(start, min(start + 64, length))])
+    for step in range(2):
+        token = (900 + step) % context.vocab_size
+        alone = context.decode([(token, LONG + step, 0, True)])
+        beside = context.decode([(token, LONG + step, 1, True), (token, 8 + step, 2, True)])
+        if not np.array_equal(alone[0], beside[0]):
+            return (f"a row's logits differ alone and in a batch after {LONG} tokens of "
+                    "context")
     return None
 
 

@@ -7,7 +7,9 @@ exactly once, so the kernels never land anywhere unexpected.
   rows, which is what the bot's continuous batching decodes). Not where the build has VNNI
   (tinyBLAS has an instruction for it there) or AMX (ggml's AMX kernels take Q8_0 first).
 - ``kernels/flash_attn_f16.inc``: decoding attention over the F16 KV cache in chunks of 64
-  positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop.
+  positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop;
+  and one pass over a long cache where ggml would split a lone row's between threads (which
+  made a row's logits differ alone and in a batch past 256 tokens of context).
 
 Both keep a row's result independent of its batch (``native_check`` verifies it on every
 build). ``digest()`` names this set of kernels; a build records it, and a build made with
@@ -88,7 +90,13 @@ def _attention(text: str, kernel: str) -> str:
     ]
     for old, new in edits:
         body = _replace_once(body, old, new, "ops.cpp")
-    return text[:start] + kernel + "\n" + body + text[end:]
+    text = text[:start] + kernel + "\n" + body + text[end:]
+    # ggml splits a lone row's long KV cache (512 cells and more) between threads and merges
+    # the parts; in a batch (more than one KV stream) it does not, so the row's logits would
+    # differ alone and in a batch. spren takes one pass over the cache, always.
+    split = "    const bool use_split_kv_path = !use_ref && (neq1 == 1 && neq3 == 1)"
+    return _replace_once(text, split, "    const bool use_split_kv_path = false && !use_ref && "
+                         "(neq1 == 1 && neq3 == 1)", "ops.cpp")
 
 
 def _edit(path: Path, change: Callable[[str], str]) -> None:

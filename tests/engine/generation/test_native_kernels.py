@@ -56,6 +56,37 @@ def test_the_kernels_go_where_they_belong(pinned_sources, tmp_path):
         before["ops.cpp"].count("ggml_vec_mad_f16(DV, VKQ16")
 
 
+
+X86_TARGETS = {
+    "AVX2 (Haswell, Zen 1-3)": ["-mavx2", "-mfma", "-mf16c"],
+    "AVX-512 with VNNI (Ice Lake, Zen 4)": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
+                                            "-mavx512cd", "-mavx512vl", "-mavx512dq",
+                                            "-mavx512bw", "-mavx512vnni"],
+    "AVX-VNNI without AVX-512 (Alder Lake)": ["-mavx2", "-mfma", "-mf16c", "-mavxvnni"],
+}
+
+
+@pytest.mark.parametrize("target", sorted(X86_TARGETS))
+def test_the_kernels_compile_for_every_kind_of_x86_cpu(target, tmp_path):
+    """This machine builds for its own CPU only, so the patched files are compiled here for
+    the others too (syntax and types, a few seconds): ggml's helpers differ between AVX2 and
+    AVX-512 builds (its 8-float vector exp, for one, is not there with AVX-512)."""
+    import shutil
+
+    compiler = shutil.which("g++") or shutil.which("c++")
+    sdist = default_cache() / native.SDIST_NAME
+    if compiler is None or not sdist.is_file():
+        pytest.skip("no C++ compiler or no cached sdist here")
+    source = native._extract(sdist, tmp_path)
+    native_patch.apply(source)
+    cpu = source / CPU
+    done = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", f"-I{source}/ggml/include",
+                           f"-I{cpu.parent}", f"-I{cpu}", *X86_TARGETS[target],
+                           str(cpu / "ops.cpp"), str(cpu / "repack.cpp"),
+                           str(cpu / "arch/x86/repack.cpp")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+
 def test_sources_without_the_anchors_are_refused_in_one_line(tmp_path):
     cpu = tmp_path / CPU
     (cpu / "arch" / "x86").mkdir(parents=True)
