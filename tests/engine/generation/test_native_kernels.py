@@ -51,6 +51,10 @@ def test_the_kernels_go_where_they_belong(pinned_sources, tmp_path):
     assert "void ggml_gemm_q8_0_4x8_q8_0(" in after["arch/x86/repack.cpp"]
     one_chunk = after["ops.cpp"].split(native_patch.FA_FUNCTION)[1].split(native_patch.FA_NEXT)[0]
     assert "spren_fa_f16_row(" in one_chunk and "} else {" in one_chunk
+    # a lone row's long cache is not split between threads (its logits would then differ
+    # alone and in a batch)
+    assert "use_split_kv_path = !use_ref" in before["ops.cpp"]
+    assert "use_split_kv_path = false && !use_ref" in after["ops.cpp"]
     # everything else in ops.cpp is as it was
     assert after["ops.cpp"].count("ggml_vec_mad_f16(DV, VKQ16") == \
         before["ops.cpp"].count("ggml_vec_mad_f16(DV, VKQ16")
