@@ -70,19 +70,28 @@ X86_TARGETS = {
 }
 
 
+@pytest.fixture(scope="module")
+def patched_sources(tmp_path_factory) -> Path:
+    """The pinned sources with spren's kernels added (extracted once for the module)."""
+    sdist = default_cache() / native.SDIST_NAME
+    if not sdist.is_file():
+        pytest.skip(f"no {sdist}: `make native-llama` downloads it")
+    source = native._extract(sdist, tmp_path_factory.mktemp("patched"))
+    native_patch.apply(source)
+    return source
+
+
 @pytest.mark.parametrize("target", sorted(X86_TARGETS))
-def test_the_kernels_compile_for_every_kind_of_x86_cpu(target, tmp_path):
+def test_the_kernels_compile_for_every_kind_of_x86_cpu(target, patched_sources):
     """This machine builds for its own CPU only, so the patched files are compiled here for
     the others too (syntax and types, a few seconds): ggml's helpers differ between AVX2 and
     AVX-512 builds (its 8-float vector exp, for one, is not there with AVX-512)."""
     import shutil
 
     compiler = shutil.which("g++") or shutil.which("c++")
-    sdist = default_cache() / native.SDIST_NAME
-    if compiler is None or not sdist.is_file():
-        pytest.skip("no C++ compiler or no cached sdist here")
-    source = native._extract(sdist, tmp_path)
-    native_patch.apply(source)
+    if compiler is None:
+        pytest.skip("no C++ compiler here")
+    source = patched_sources
     cpu = source / CPU
     done = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", f"-I{source}/ggml/include",
                            f"-I{cpu.parent}", f"-I{cpu}", *X86_TARGETS[target],
@@ -124,34 +133,36 @@ def test_a_build_with_other_kernels_is_not_loaded(tmp_path, monkeypatch):
     assert native.find_build(tmp_path, flags=set())[0] is None
 
 
+PROMPTS = ["Dorothy looked at the Scarecrow and said,", "The Tin Woodman sat down on a log",
+           "Far away in the Land of Oz", "Ozma sent for Glinda the Good, who came",
+           "The Cowardly Lion roared so loudly that"]
 LOGITS = """
-import sys
+import json, sys
 from pathlib import Path
 import numpy as np
 from engine.generation.llama.batch import Context
 from engine.generation.llama.lib import load_lib
-library, gguf, out = sys.argv[1:4]
+library, gguf, out, prompts, word = sys.argv[1:6]
 load_lib(None if library == "wheel" else Path(library))
-from transformers import AutoTokenizer
-tok = AutoTokenizer.from_pretrained(str(Path(gguf).parent))
-prompts = ["Dorothy looked at the Scarecrow and said,", "The Tin Woodman sat down on a log",
-           "Far away in the Land of Oz", "Ozma sent for Glinda the Good, who came",
-           "The Cowardly Lion roared so loudly that"]
+prompts, word = json.loads(prompts), int(word)
 ctx = Context(Path(gguf), threads=1, sequences=len(prompts), per_row=64)
-rows, ends = [], []
-for seq, text in enumerate(prompts):  # each prompt on its own (a many-row prompt batch)
-    ids = tok(text)["input_ids"]
+rows = []
+for seq, ids in enumerate(prompts):  # each prompt on its own (a many-row prompt batch)
     rows.append(ctx.decode([(t, i, seq, i == len(ids) - 1) for i, t in enumerate(ids)])[0])
-    ends.append(len(ids))
 # then one step of all five rows together (four rows at a time and one alone)
-word = tok(" the")["input_ids"][-1]
-steps = ctx.decode([(word, ends[s], s, True) for s in range(len(prompts))])
+steps = ctx.decode([(word, len(ids), s, True) for s, ids in enumerate(prompts)])
 np.save(out, np.concatenate([np.array(rows), steps]).astype(np.float64))
 """
 
 
 def _logits(library: str, gguf: Path, out: Path) -> np.ndarray:
-    done = subprocess.run([sys.executable, "-c", LOGITS, library, str(gguf), str(out)],
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent))  # here, not in each child
+    prompts = json.dumps([tok(text)["input_ids"] for text in PROMPTS])
+    word = str(tok(" the")["input_ids"][-1])
+    done = subprocess.run([sys.executable, "-c", LOGITS, library, str(gguf), str(out), prompts,
+                           word],
                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
