@@ -13,7 +13,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.generation.llama.batch import Context
 
 CHECK_TIMEOUT_S = 300
 LONG = 300  # tokens of context for the long-context part: past ggml's 256-cell KV padding
@@ -66,14 +69,13 @@ def _check_here(library: Path, gguf: Path) -> str | None:
         context.close()
 
 
-def _long_context(context: Any) -> str | None:
+def _long_context(context: Context) -> str | None:
     """A row with ``LONG`` tokens of context: alone, and beside a short row. (ggml splits a
     lone row's KV cache of 512 cells or more between threads and merges the parts, which it
     does not do in a batch; spren's build takes one pass.)"""
     import numpy as np
 
-    for seq in (0, 1, 2):
-        context.lib.memory_seq_rm(context.memory, seq, 0, -1)
+    context.reset()
     tokens = [(7 * i + 300) % context.vocab_size for i in range(LONG)]
     for seq, length in ((0, LONG), (1, LONG), (2, 8)):
         for start in range(0, length, 64):

@@ -155,14 +155,17 @@ np.save(out, np.concatenate([np.array(rows), steps]).astype(np.float64))
 """
 
 
-def _logits(library: str, gguf: Path, out: Path) -> np.ndarray:
+def _token_ids(model_dir: Path) -> tuple[str, str]:
+    """PROMPTS and the word " the" as token ids (JSON and str), for the children."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent))  # here, not in each child
-    prompts = json.dumps([tok(text)["input_ids"] for text in PROMPTS])
-    word = str(tok(" the")["input_ids"][-1])
-    done = subprocess.run([sys.executable, "-c", LOGITS, library, str(gguf), str(out), prompts,
-                           word],
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    return (json.dumps([tok(text)["input_ids"] for text in PROMPTS]),
+            str(tok(" the")["input_ids"][-1]))
+
+
+def _logits(library: str, gguf: Path, out: Path, ids: tuple[str, str]) -> np.ndarray:
+    done = subprocess.run([sys.executable, "-c", LOGITS, library, str(gguf), str(out), *ids],
                           capture_output=True, text=True, timeout=300, cwd=REPO_ROOT,
                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -175,8 +178,9 @@ def test_the_native_build_computes_what_the_wheel_computes(llama_model_dir, tmp_
     if library is None:
         pytest.skip(why)  # test_native_llama fails when make test should have built it
     gguf = llama_model_dir / "model.gguf"
-    wheel = _logits("wheel", gguf, tmp_path / "wheel.npy")
-    ours = _logits(str(library), gguf, tmp_path / "native.npy")
+    ids = _token_ids(llama_model_dir)  # once, here rather than in each child
+    wheel = _logits("wheel", gguf, tmp_path / "wheel.npy", ids)
+    ours = _logits(str(library), gguf, tmp_path / "native.npy", ids)
 
     def log_softmax(x: np.ndarray) -> np.ndarray:
         x = x - x.max(axis=1, keepdims=True)
