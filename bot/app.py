@@ -50,6 +50,12 @@ class App:
     stats: StatsService
     service: Any  # bot.serving.service.GenerationService | None
     dispatcher: Dispatcher
+    stats_warm: asyncio.Future | None = None  # the stats helper's background warm-up
+
+    async def stats_warmed(self) -> None:
+        """Wait until the stats helper holds the books (it warms up in the background)."""
+        if self.stats_warm is not None:
+            await asyncio.shield(self.stats_warm)
 
 
 def open_store(cfg: Config) -> Store:
@@ -247,9 +253,7 @@ def load_remote(cfg: Config, guard=None):
 def queue_config(cfg: Config, generators: list) -> QueueConfig:
     """The [queue] section the service runs with: a remote backend keeps up to
     ``max_concurrency`` rows per server in flight, split fairly among users."""
-    from engine.generation.remote import RemoteEngine
-
-    remote = [g for g in generators if isinstance(g, RemoteEngine)]
+    remote = _remote_engines(generators)
     if not remote:
         return cfg.queue
     capacity = sum(g.capacity for g in remote)
@@ -258,11 +262,17 @@ def queue_config(cfg: Config, generators: list) -> QueueConfig:
 
 def close_generators(generators: list) -> None:
     """Close what the engines hold open (the remote backend's connections and thread)."""
-    from engine.generation.remote import RemoteEngine
+    for generator in _remote_engines(generators):
+        generator.close()
 
-    for generator in generators:
-        if isinstance(generator, RemoteEngine):
-            generator.close()
+
+def _remote_engines(generators: list) -> list:
+    """The remote backends among ``generators``. A bot with only a local model never imports
+    the remote package (httpx and what it pulls in: ~0.2 s of start-up on 2 cores)."""
+    remote = sys.modules.get("engine.generation.remote")
+    if remote is None:  # no RemoteEngine was ever made in this process
+        return []
+    return [g for g in generators if isinstance(g, remote.RemoteEngine)]
 
 
 @asynccontextmanager
@@ -278,6 +288,11 @@ async def open_app(cfg: Config, *, generator: Any = None,
     service = None
     loaded: list = []  # engines opened here, closed here
     dispatcher = None
+    await asyncio.to_thread(stats.refresh)  # the books, before anything is served
+    # The helper process warms up in the background (spawning it, matplotlib, the books' data:
+    # ~3 s on 2 cores): neither the model's load nor the first passage waits for it, and a
+    # stats request that comes first gives the helper what it still lacks itself.
+    warm = asyncio.create_task(asyncio.to_thread(_warm_stats, stats), name="stats-warm")
     try:
         if generator is None and load_model:
             loaded = await asyncio.to_thread(load_generators, cfg, store)
@@ -286,12 +301,11 @@ async def open_app(cfg: Config, *, generator: Any = None,
             engines = list(generator) if isinstance(generator, list) else [generator]
             service = GenerationService.from_config(generator, queue_config(cfg, engines))
             await service.start()
-        await asyncio.to_thread(stats.warm)
         dispatcher = await asyncio.to_thread(Dispatcher, cfg, store, stats, service)
         retention = asyncio.create_task(retention_loop(
             store, cfg.privacy.keep_days, cfg.privacy.purge_interval_h * 3600), name="retention")
         try:
-            yield App(cfg, store, stats, service, dispatcher)
+            yield App(cfg, store, stats, service, dispatcher, stats_warm=warm)
         finally:
             retention.cancel()
             await asyncio.gather(retention, return_exceptions=True)
@@ -301,7 +315,18 @@ async def open_app(cfg: Config, *, generator: Any = None,
         if dispatcher is not None:
             await dispatcher.aclose()  # after the service: its last replies are logged too
         await asyncio.to_thread(close_generators, loaded)
+        await asyncio.gather(warm, return_exceptions=True)  # its thread reads the store
         store.dispose()
+
+
+def _warm_stats(stats: StatsService) -> None:
+    """Start the stats helper and give it the books; a failure here only costs the first
+    stats request that time (it starts the helper and sends the data itself)."""
+    try:
+        stats.warm()
+    except Exception as exc:  # a background warm-up must not end the bot
+        log.warning("the stats helper did not warm up (%s); the first stats request will "
+                    "start it", exc)
 
 
 HEADLESS_NO_PLATFORM = (

@@ -99,3 +99,22 @@ def test_the_bot_process_does_not_import_matplotlib():
                          cwd=REPO_ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-1000:]
     assert out.stdout.strip() == "False"
+
+
+def test_a_bot_with_a_local_model_does_not_import_the_remote_backend():
+    """The remote backend (httpx and what it pulls in) is imported only where a remote engine
+    is configured: a local bot's queue setup and shutdown look for remote engines without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from bot.app import close_generators, queue_config\n"
+            "from bot.config import Config\n"
+            "cfg, local = Config(), [object()]\n"
+            "assert queue_config(cfg, local) == cfg.queue\n"
+            "close_generators(local)\n"
+            "print('engine.generation.remote' in sys.modules, 'httpx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-1000:]
+    assert out.stdout.split() == ["False", "False"]

@@ -67,6 +67,7 @@ def _forbid_in_this_process(monkeypatch) -> None:
 def test_new_answers_are_worked_out_in_the_helper_process(oz_library, monkeypatch):
     async def go():
         async with open_app(make_config(oz_library), load_model=False) as app:
+            await app.stats_warmed()  # the helper warms up in the background
             assert helper.pid() != os.getpid()
             token = app.stats._token
             books, indexed = helper.call(stats_work.holds, token)
@@ -86,6 +87,55 @@ def test_new_answers_are_worked_out_in_the_helper_process(oz_library, monkeypatc
             assert stats_work.holds(token) == ([], False)
 
     asyncio.run(go())
+
+
+def _wordcount(app, user: str):
+    return app.dispatcher.handle(Request("test", user, "wordcount", {"term": "Scarecrow"}))
+
+
+def test_the_bot_serves_before_the_helper_has_warmed_up(oz_library, monkeypatch):
+    """The helper warms up in the background (the first passage does not wait ~3 s for it); a
+    stats request that comes first is answered all the same."""
+    release = threading.Event()
+    warm = StatsService.warm
+
+    def slow_warm(self):
+        release.wait(60)
+        warm(self)
+
+    monkeypatch.setattr(StatsService, "warm", slow_warm)
+
+    async def go():
+        async with open_app(make_config(oz_library), load_model=False) as app:
+            assert app.stats_warm is not None and not app.stats_warm.done()
+            early = await _wordcount(app, "u1")
+            assert early.outcome == "ok" and "Scarecrow" in early.text, early.text
+            assert not app.stats_warm.done()  # answered while the warm-up still waited
+            release.set()
+            await app.stats_warmed()
+            books, indexed = helper.call(stats_work.holds, app.stats._token)
+            assert len(books) == 3 and indexed
+
+    asyncio.run(go())
+
+
+def test_a_failed_warm_up_is_logged_and_the_first_request_starts_the_helper(
+        oz_library, monkeypatch, caplog):
+    def broken_warm(self):
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(StatsService, "warm", broken_warm)
+
+    async def go():
+        async with open_app(make_config(oz_library), load_model=False) as app:
+            await app.stats_warmed()
+            reply = await _wordcount(app, "u1")
+            assert reply.outcome == "ok", reply.text
+            assert "Scarecrow" in reply.text
+
+    with caplog.at_level("WARNING", logger="bot.app"):
+        asyncio.run(go())
+    assert any("did not warm up (no processes left)" in r.getMessage() for r in caplog.records)
 
 
 def test_answers_equal_the_computation_in_this_process(cfg_store):
