@@ -73,8 +73,12 @@ run: setup
 chat: setup
 	$(BIN)/spren chat
 
+# Two pytest workers (pytest-xdist, a test file each at a time): about half the suite waits on
+# sockets, servers and subprocesses, so on 2 cores two workers take ~6.5 minutes where one
+# takes ~10. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: install demo-model try-native-llama lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # ruff (lint) and mypy (strict for engine/, default for bot/); settings in pyproject.toml
 lint: install
