@@ -53,7 +53,7 @@ class App:
     stats_warm: asyncio.Future | None = None  # the stats helper's background warm-up
 
     async def stats_warmed(self) -> None:
-        """Wait until the stats helper holds the books (it warms up in the background)."""
+        """Wait until the stats helper holds the books."""
         if self.stats_warm is not None:
             await asyncio.shield(self.stats_warm)
 
@@ -267,10 +267,10 @@ def close_generators(generators: list) -> None:
 
 
 def _remote_engines(generators: list) -> list:
-    """The remote backends among ``generators``. A bot with only a local model never imports
-    the remote package (httpx and what it pulls in: ~0.2 s of start-up on 2 cores)."""
+    """The remote backends among ``generators``, without importing the remote package (httpx
+    and what it pulls in: ~0.2 s of start-up) where no RemoteEngine was ever made."""
     remote = sys.modules.get("engine.generation.remote")
-    if remote is None:  # no RemoteEngine was ever made in this process
+    if remote is None:
         return []
     return [g for g in generators if isinstance(g, remote.RemoteEngine)]
 
@@ -289,9 +289,8 @@ async def open_app(cfg: Config, *, generator: Any = None,
     loaded: list = []  # engines opened here, closed here
     dispatcher = None
     await asyncio.to_thread(stats.refresh)  # the books, before anything is served
-    # The helper process warms up in the background (spawning it, matplotlib, the books' data:
-    # ~3 s on 2 cores): neither the model's load nor the first passage waits for it, and a
-    # stats request that comes first gives the helper what it still lacks itself.
+    # The stats helper warms up in the background (~3 s on 2 cores): the first passage does not
+    # wait for it, and a stats request that comes first gives it what it lacks itself.
     warm = asyncio.create_task(asyncio.to_thread(_warm_stats, stats), name="stats-warm")
     try:
         if generator is None and load_model:
@@ -320,8 +319,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
 
 
 def _warm_stats(stats: StatsService) -> None:
-    """Start the stats helper and give it the books; a failure here only costs the first
-    stats request that time (it starts the helper and sends the data itself)."""
+    """Start the stats helper and give it the books (else the first stats request does)."""
     try:
         stats.warm()
     except Exception as exc:  # a background warm-up must not end the bot
@@ -356,7 +354,9 @@ async def run(cfg: Config, interactive: bool | None = None) -> None:
 
 async def _serve(app: App, secrets: dict[str, Any], health: monitor.Health) -> None:
     """Run the platform adapters until one fails or the process is stopped."""
-    adapters = _platform_adapters(app, secrets)
+    from bot.adapters import platform_adapters
+
+    adapters: list[PlatformAdapter] = platform_adapters(app, secrets)
     if not adapters:
         from bot.adapters.console import ConsoleChat
 
@@ -394,16 +394,3 @@ def platform_secrets(cfg: Config) -> dict[str, Any]:
 
         found["reddit"] = credentials_from_env(cfg)
     return found
-
-
-def _platform_adapters(app: App, secrets: dict[str, Any]) -> list[PlatformAdapter]:
-    adapters: list[PlatformAdapter] = []
-    if "discord" in secrets:
-        from bot.adapters.discord.adapter import DiscordAdapter
-
-        adapters.append(DiscordAdapter(app, secrets["discord"]))
-    if "reddit" in secrets:
-        from bot.adapters.reddit.adapter import RedditAdapter
-
-        adapters.append(RedditAdapter(app, secrets["reddit"]))
-    return adapters
