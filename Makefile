@@ -76,10 +76,8 @@ chat: setup
 # Two pytest workers (pytest-xdist, a test file each at a time): about half the suite waits on
 # sockets, servers and subprocesses, so on 2 cores two workers take ~6.5 minutes where one
 # takes ~10. TEST_WORKERS=0 runs it in one process.
-# The lint (~1.5 minutes of mypy on a fresh clone) runs beside the llama.cpp build.
 TEST_WORKERS ?= 2
-test: install demo-model
-	@$(MAKE) --no-print-directory -j2 --output-sync=target try-native-llama lint
+test: install demo-model try-native-llama lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 # ruff (lint) and mypy (strict for engine/, default for bot/); settings in pyproject.toml

@@ -288,11 +288,12 @@ async def open_app(cfg: Config, *, generator: Any = None,
     service = None
     loaded: list = []  # engines opened here, closed here
     dispatcher = None
-    await asyncio.to_thread(stats.refresh)  # the books, before anything is served
-    # The stats helper warms up in the background (~3 s on 2 cores): the first passage does not
-    # wait for it, and a stats request that comes first gives it what it lacks itself.
-    warm = asyncio.create_task(asyncio.to_thread(_warm_stats, stats), name="stats-warm")
+    warm: asyncio.Task | None = None
     try:
+        await asyncio.to_thread(stats.refresh)  # the books, before anything is served
+        # The stats helper warms up in the background (~3 s on 2 cores): the first passage
+        # does not wait for it, and a stats request that comes first gives it what it lacks.
+        warm = asyncio.create_task(asyncio.to_thread(_warm_stats, stats), name="stats-warm")
         if generator is None and load_model:
             loaded = await asyncio.to_thread(load_generators, cfg, store)
             generator = loaded or None
@@ -314,7 +315,8 @@ async def open_app(cfg: Config, *, generator: Any = None,
         if dispatcher is not None:
             await dispatcher.aclose()  # after the service: its last replies are logged too
         await asyncio.to_thread(close_generators, loaded)
-        await asyncio.gather(warm, return_exceptions=True)  # its thread reads the store
+        if warm is not None:
+            await asyncio.gather(warm, return_exceptions=True)  # its thread reads the store
         store.dispose()
 
 
