@@ -197,6 +197,8 @@ def test_refusals_stay_prompt_while_the_helper_is_busy(oz_library):
     async def go():
         cfg = make_config(oz_library, limits={"cheap_workers": "1", "cheap_queue": "2"})
         async with open_app(cfg, load_model=False) as app:
+            # the steady state: not the start, where the warm-up loads the books' data here
+            await app.stats_warmed()
             busy = helper._executor().submit(time.sleep, 1.5)  # the helper works elsewhere
             lags: list[float] = []
             done = threading.Event()
