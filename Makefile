@@ -74,11 +74,18 @@ chat: setup
 	$(BIN)/spren chat
 
 # Two pytest workers (pytest-xdist, a test file each at a time): about half the suite waits on
-# sockets, servers and subprocesses, so on 2 cores two workers take ~6.5 minutes where one
-# takes ~10. TEST_WORKERS=0 runs it in one process.
+# sockets, servers and subprocesses, so on 2 cores two workers take ~5.5 minutes where one
+# takes ~10. The few tests marked `serial` (responsiveness against a clock) run afterwards,
+# alone. TEST_WORKERS=0 runs everything in one process.
 TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 test: install demo-model try-native-llama lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
+ifeq ($(TEST_WORKERS),0)
+	$(PYTEST)
+else
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(PYTEST) -m serial
+endif
 
 # ruff (lint) and mypy (strict for engine/, default for bot/); settings in pyproject.toml
 lint: install

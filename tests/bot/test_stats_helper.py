@@ -193,6 +193,7 @@ def test_a_daemonic_process_works_in_its_own_process(cfg_store, monkeypatch):
     assert "last 12 sentences" in reply.text and reply.files
 
 
+@pytest.mark.serial  # measures responsiveness: run alone (make test)
 def test_refusals_stay_prompt_while_the_helper_is_busy(oz_library):
     async def go():
         cfg = make_config(oz_library, limits={"cheap_workers": "1", "cheap_queue": "2"})
