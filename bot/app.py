@@ -323,7 +323,7 @@ async def open_app(cfg: Config, *, generator: Any = None,
 def _warm_stats(stats: StatsService) -> None:
     """Start the stats helper and give it the books (else the first stats request does)."""
     try:
-        stats.warm()
+        stats.warm_helper()
     except Exception as exc:  # a background warm-up must not end the bot
         log.warning("the stats helper did not warm up (%s); the first stats request will "
                     "start it", exc)

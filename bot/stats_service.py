@@ -102,6 +102,11 @@ class StatsService:
         """Load the sentence arrays up front, start the helper and give it the books and
         their term index, so first requests are fast."""
         self.refresh()
+        self.warm_helper()
+
+    def warm_helper(self) -> None:
+        """Start the helper and give it the books as last refreshed (``warm`` without the
+        refresh: the bot refreshes before it serves and warms the helper in the background)."""
         if self.use_helper:
             helper.start()
         token = self._token

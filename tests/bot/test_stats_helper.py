@@ -97,13 +97,13 @@ def test_the_bot_serves_before_the_helper_has_warmed_up(oz_library, monkeypatch)
     """The helper warms up in the background (the first passage does not wait ~3 s for it); a
     stats request that comes first is answered all the same."""
     release = threading.Event()
-    warm = StatsService.warm
+    warm = StatsService.warm_helper
 
     def slow_warm(self):
         release.wait(60)
         warm(self)
 
-    monkeypatch.setattr(StatsService, "warm", slow_warm)
+    monkeypatch.setattr(StatsService, "warm_helper", slow_warm)
 
     async def go():
         async with open_app(make_config(oz_library), load_model=False) as app:
@@ -124,7 +124,7 @@ def test_a_failed_warm_up_is_logged_and_the_first_request_starts_the_helper(
     def broken_warm(self):
         raise OSError("no processes left")
 
-    monkeypatch.setattr(StatsService, "warm", broken_warm)
+    monkeypatch.setattr(StatsService, "warm_helper", broken_warm)
 
     async def go():
         async with open_app(make_config(oz_library), load_model=False) as app:
