@@ -61,6 +61,45 @@ def test_the_kernels_go_where_they_belong(pinned_sources, tmp_path):
 
 
 
+def test_only_sources_no_decoding_step_runs_are_compiled_with_less_optimisation(
+        patched_sources, tmp_path):
+    """CMake's own view of the patched tree: the cold sources get -O1 after the build type's
+    -O3; the context, graph, KV cache, model builders and all of ggml keep -O3 alone."""
+    import json
+    import shutil
+
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("no cmake here")
+    out = tmp_path / "configured"
+    done = subprocess.run([cmake, "-S", str(patched_sources), "-B", str(out),
+                           *native.COMMON_OPTIONS, "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    levels = {}
+    for entry in json.loads((out / "compile_commands.json").read_text()):
+        path = Path(entry["file"])
+        levels[f"{path.parent.name}/{path.name}"] = [
+            flag for flag in entry["command"].split() if flag.startswith("-O")]
+    for name in native_patch.COLD_SOURCES:
+        assert levels[f"src/{name}"] == ["-O3", "-O1"], name
+    for name in ("src/llama-context.cpp", "src/llama-graph.cpp", "src/llama-kv-cache.cpp",
+                 "src/llama-model.cpp", "ggml-cpu/ops.cpp", "x86/repack.cpp"):
+        assert levels[name] == ["-O3"], name
+    assert all(flags == ["-O3"] for name, flags in levels.items()
+               if not name.startswith("src/"))
+
+
+def test_a_cold_source_the_sources_do_not_list_is_refused(tmp_path):
+    listed = "".join(f"    {name}\n" for name in native_patch.COLD_SOURCES[1:])
+    text = f"set(LLAMA_CORE_SOURCES\n{listed})\n{native_patch.CMAKE_ANCHOR} x)\n"
+    with pytest.raises(ModelError) as err:
+        native_patch._cold(text)
+    assert native_patch.COLD_SOURCES[0] in str(err.value) and "\n" not in str(err.value)
+    patched = native_patch._cold(f"    {native_patch.COLD_SOURCES[0]}\n" + text)
+    assert patched.count("COMPILE_OPTIONS -O1") == 1
+
+
 X86_TARGETS = {
     "AVX2 (Haswell, Zen 1-3)": ["-mavx2", "-mfma", "-mf16c"],
     "AVX-512 with VNNI (Ice Lake, Zen 4)": ["-mavx2", "-mfma", "-mf16c", "-mavx512f",
