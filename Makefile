@@ -20,21 +20,29 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: install runtime setup demo-model native-llama try-native-llama db books run chat test \
     lint bench bench-peers clean
 
+# pip compiles every module it installs to bytecode, one file at a time (about half of an
+# install here); compileall does the same on every core afterwards (149 s -> 107 s for the
+# developer's venv on 2 cores). A module that does not compile (a few packages ship test data
+# as .py files) is skipped, as pip skips it.
+COMPILE_VENV = $(BIN)/python -m compileall -qq -j 0 $(VENV)/lib >/dev/null || true
+
 # What the bot needs to run (the Docker image's runtime venv): torch, spren, the PostgreSQL
 # driver, and EXTRA_PACKAGES (the inference image adds transformers' serving extra).
 $(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
-	    torch==$(TORCH_VERSION)
-	$(BIN)/python -m pip install -q -e '.[postgres]' $(EXTRA_PACKAGES)
+	$(BIN)/python -m pip install -q --no-compile \
+	    $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install -q --no-compile -e '.[postgres]' $(EXTRA_PACKAGES)
+	$(COMPILE_VENV)
 	touch $(RUNTIME_STAMP)
 
 runtime: $(RUNTIME_STAMP)
 
 # The developer's venv: the runtime plus test and lint tools.
 $(STAMP): $(RUNTIME_STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,postgres]'
+	$(BIN)/python -m pip install -q --no-compile -e '.[dev,postgres]'
+	$(COMPILE_VENV)
 	touch $(STAMP)
 
 install: $(STAMP)
