@@ -107,3 +107,26 @@ def test_a_new_adapter_means_a_rebuild(tmp_path, adapter_dir):
 def test_missing_adapter_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="no adapter"):
         demo.build_demo(tmp_path / "model", tmp_path / "nowhere", wheel=tmp_path / "w.whl")
+
+
+def test_a_build_parses_each_gguf_file_once_and_leaves_the_reader_as_it_was(tmp_path):
+    import gguf
+
+    files = []
+    for name in ("a.gguf", "b.gguf"):
+        writer = gguf.GGUFWriter(tmp_path / name, "llama")
+        writer.add_uint32("spren.test", len(files))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        files.append(tmp_path / name)
+    original = gguf.GGUFReader
+    with pytest.raises(RuntimeError), demo.one_reader_per_file():
+        a = gguf.GGUFReader(files[0])
+        assert gguf.GGUFReader(str(files[0])) is a  # the same file, however it is named
+        b = gguf.GGUFReader(files[1])
+        assert b is not a and int(b.fields["spren.test"].parts[-1][0]) == 1
+        raise RuntimeError("a failed build")
+    assert gguf.GGUFReader is original
+    assert gguf.GGUFReader(files[0]) is not gguf.GGUFReader(files[0])
