@@ -90,17 +90,17 @@ def one_reader_per_file() -> Iterator[None]:
     original = gguf.GGUFReader
     readers: dict[tuple[str, str], Any] = {}
 
-    def reader(path: str | os.PathLike[str], mode: str = "r") -> Any:
-        key = (str(Path(path).resolve()), mode)
+    def reader(path: str | os.PathLike[str], mode: Any = "r") -> Any:
+        key = (str(Path(path).resolve()), str(mode))
         if key not in readers:
             readers[key] = original(path, mode)
         return readers[key]
 
-    gguf.GGUFReader = reader
+    setattr(gguf, "GGUFReader", reader)  # noqa: B010 (mypy: a class replaced by a function)
     try:
         yield
     finally:
-        gguf.GGUFReader = original
+        setattr(gguf, "GGUFReader", original)  # noqa: B010
 
 
 def convert_gguf(gguf: Path, out_dir: Path) -> Path:
