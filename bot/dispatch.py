@@ -19,7 +19,7 @@ from bot import logs, metrics, options
 from bot.cheap import CheapPath, Handler
 from bot.config import Config
 from bot.errors import BadRequest, Cancelled, QueueFull, SprenError
-from bot.messages import EventCallback, Reply, Request
+from bot.messages import EventCallback, Reply, Request, well_formed
 from bot.parsing import parse_command_line, shown_command
 from bot.safety import Safety, Visibility
 from bot.stats_service import StatsService
@@ -72,6 +72,7 @@ class Dispatcher:
 
     async def handle(self, req: Request, on_event: EventCallback | None = None) -> Reply:
         """Answer one request. User mistakes become private 'refused' replies."""
+        req = well_formed(req)
         if req.request_id is None:  # every request gets an id: the log lines carry it
             req = dataclasses.replace(req, request_id=logs.new_request_id())
         with logs.request_context(req.request_id):
@@ -106,7 +107,7 @@ class Dispatcher:
     async def refuse(self, req: Request, message: str) -> Reply:
         """Answer and log a request refused before it could be routed (an unparsable line)."""
         reply = Reply([message], private=True, outcome="refused")
-        await self._log(req, reply, {}, time.monotonic())
+        await self._log(well_formed(req), reply, {}, time.monotonic())
         return reply
 
     async def _route(self, req: Request, on_event, record) -> Reply:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,3 +74,30 @@ class TokenUpdate:
 
 Event = QueueUpdate | TokenUpdate
 EventCallback = Callable[[Event], Any]
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def well_formed_text(value: Any) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (lists and dicts included)
+    replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, list | tuple):
+        return type(value)(well_formed_text(v) for v in value)
+    if isinstance(value, dict):
+        return {well_formed_text(k): well_formed_text(v) for k, v in value.items()}
+    return value
+
+
+def well_formed(req: Request) -> Request:
+    """``req`` with text every layer can encode. A lone surrogate (JSON may carry one as a
+    ``\\udcff`` escape; a console reading undecodable bytes makes one) is valid in a Python
+    string but in no encoding: the tokenizer, matplotlib and both databases refuse it, so it
+    would have turned a prompt into an internal error and lost its log row."""
+    fields = {name: well_formed_text(getattr(req, name)) for name in
+              ("user", "command", "args", "channel", "guild", "display_name")}
+    if all(fields[name] is getattr(req, name) for name in fields):
+        return req
+    return dataclasses.replace(req, **fields)

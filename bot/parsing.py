@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.errors import BadRequest
+from bot.messages import well_formed_text
 from bot.options import GEN_OPTIONS
 
 DEFAULT_MAX_CHARS = 4000  # [limits] max_input_chars
@@ -35,7 +36,7 @@ def parse_command_line(line: str, generate_command: str,
     if len(line) > max_chars:
         raise BadRequest(f"that line is {len(line):,} characters long; a command may be at "
                          f"most {max_chars:,}. Shorten it and try again.")
-    line = line.strip()
+    line = well_formed_text(line).strip()  # a lone surrogate: U+FFFD (see well_formed)
     if not line:
         raise BadRequest("type a command, e.g. /help")
     if line[0] in "/!":

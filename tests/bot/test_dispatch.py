@@ -94,3 +94,21 @@ def test_help_books_about(oz_cfg):
     books = ask(oz_cfg, "books")[0].text
     assert "oz1" in books and "Ozma of Oz" in books
     assert "Opt out" in ask(oz_cfg, "about")[0].text
+
+
+def test_lone_surrogates_become_replacement_characters_and_keep_their_log_row(oz_cfg):
+    """A lone UTF-16 surrogate (a JSON "\\udcff" escape, undecodable bytes on a console) is a
+    valid Python string in no encoding: it used to become an internal error whose log row the
+    database refused."""
+    assert parse_command_line("/wordcount To\udcffto exact", "oz") == \
+        ("wordcount", {"term": "To\ufffdto", "exact": True})
+    reply, row = ask(oz_cfg, "wordcount", term="Dor\ud800othy")
+    text = reply.text
+    assert reply.outcome == "ok" and "Dor\ufffdothy" in text
+    assert row.command == "wordcount" and row.outcome == "ok"  # its log row was written
+    assert "Dor\ufffdothy" in str(row.options) or "Dor\ufffdothy" in (row.prompt or "")
+    reply, row = ask(oz_cfg, "sentiment", book="oz\udcff1", range=["first \udfff"])
+    text = reply.text
+    assert reply.outcome == "refused" and row.command == "sentiment" and row.outcome == "refused"
+    assert "oz\ufffd1" in text and "oz1" in text  # named as typed, and a suggestion
+    assert not any("\ud800" <= ch <= "\udfff" for ch in str(row.options) + text)

@@ -30,7 +30,8 @@ WORDS = ["Dorothy", "Toto", "oz1", "oz2", "oz3", "ozma", "the", "land", "of", "T
          "exact", "first", "last", "seed=7", "length=4", "temperature=0.5", "top_p=0.9"]
 HOSTILE = [" " * 3000, "[" * 400, "[a](" * 100, "_a " * 200, "\u202e\u200b", "\x00\x01\x7f",
            "🙂" * 50, "Ω≈ç√", "@everyone <@123>", "\\" * 30, "'\"“”" * 20, "\n", "\t\t",
-           "9" * 5000, "-0", "nan", "inf", "1e309", "-1", "0", "2147483648", "10" * 20]
+           "9" * 5000, "-0", "nan", "inf", "1e309", "-1", "0", "2147483648", "10" * 20,
+           "\udcff", "To\ud800to", "\udfff\ud83d"]  # lone surrogates: undecodable input
 NUMBERS = ["1", "2", "3", "5", "50", "200", "9999999", "0", "-3", "x", "1.5", "9" * 40]
 OPTIONS = ["length", "temperature", "top_p", "top_k", "seed"]
 VALUES = ["1", "0", "-1", "0.5", "7.5", "1e-46", "1e309", "nan", "inf", "9" * 5000, "abc", "",
