@@ -79,15 +79,18 @@ EventCallback = Callable[[Event], Any]
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def well_formed_text(value: Any) -> Any:
-    """``value`` with every lone UTF-16 surrogate in its strings (lists and dicts included)
-    replaced by U+FFFD."""
+def well_formed_text(value: Any, depth: int = 8) -> Any:
+    """``value`` with every lone UTF-16 surrogate in its strings (lists and dicts included,
+    ``depth`` levels down: no adapter nests its options deeper) replaced by U+FFFD."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if depth <= 0:
+        return value
     if isinstance(value, list | tuple):
-        return type(value)(well_formed_text(v) for v in value)
+        return type(value)(well_formed_text(v, depth - 1) for v in value)
     if isinstance(value, dict):
-        return {well_formed_text(k): well_formed_text(v) for k, v in value.items()}
+        return {well_formed_text(k, depth - 1): well_formed_text(v, depth - 1)
+                for k, v in value.items()}
     return value
 
 
