@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.config import Config
 from bot.errors import BadRequest
+from bot.messages import well_formed_text
 from bot.store import Book, BookChart, BookText, Chapter, GuardIndex, Sentence, Store
 from engine import corpus
 from engine.errors import CorpusError
@@ -66,13 +67,14 @@ class IngestResult:
     error: str | None = None
 
     def line(self) -> str:
+        name = well_formed_text(self.path.name)  # printable on any terminal
         if self.error:
-            return f"FAILED     {self.path.name}: {self.error}"
+            return f"FAILED     {name}: {self.error}"
         if self.status == "skipped":
-            return f"skipped    {self.path.name}: {self.report.get('reason', '')}"
+            return f"skipped    {name}: {self.report.get('reason', '')}"
         r = self.report
         return (
-            f"{self.status:<10} {self.code:<8} {self.title} ({self.path.name}) — stripped "
+            f"{self.status:<10} {self.code:<8} {self.title} ({name}) — stripped "
             f"{r.get('front_lines', 0)} front / {r.get('back_lines', 0)} back lines; "
             f"{r.get('chapters', 0)} chapters, {r.get('sentences', 0)} sentences, "
             f"{r.get('words', 0)} words"
@@ -199,6 +201,11 @@ class Ingestor:
 
     def _triage(self, f: Path, code: str | None, report) -> tuple[Path, str] | None:
         """(file, sha) when the file needs analysing; None when it was reported already."""
+        if well_formed_text(str(f)) != str(f):  # bytes that are no UTF-8 in its name
+            report(IngestResult(f, "failed", error="its path is not valid UTF-8 (the database "
+                                "keeps it to find the file again); rename it, e.g. `convmv "
+                                "-f latin1 -t utf-8 --notest FILE`, and ingest it again"))
+            return None
         try:
             size = f.stat().st_size
             if size > self.limits.max_file_bytes:  # refuse before hashing a huge file

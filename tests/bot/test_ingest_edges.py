@@ -71,6 +71,23 @@ def test_a_bad_path_among_good_ones_is_one_failed_line(tmp_path):
                                           "1 failed")
 
 
+def test_a_file_name_that_is_not_utf8_is_one_clear_failed_line(tmp_path):
+    """Undecodable bytes in a name reach Python as lone surrogates, which no database can
+    store: the file is refused with what to do, the others are ingested."""
+    books = tmp_path / "books"
+    books.mkdir()
+    _small_book(Path(os.fsdecode(bytes(books) + b"/01-caf\xe9.txt")))
+    _small_book(books / "02-walk.txt")
+    result = _ingest(tmp_path / "home", str(books), "--jobs", "1")
+    lines = result.output.strip().splitlines()
+    assert "Traceback" not in result.output
+    failed = [line for line in lines if line.startswith("FAILED")]
+    assert len(failed) == 1 and "01-caf\ufffd.txt" in failed[0]
+    assert "not valid UTF-8" in failed[0] and "rename it" in failed[0]
+    failed[0].encode("utf-8")  # printable on a strict UTF-8 terminal
+    assert lines[-1] == "1 added, 0 replaced, 0 unchanged, 0 skipped, 1 failed"
+
+
 def test_an_unexpected_failure_in_one_book_fails_that_book_only(tmp_path, monkeypatch):
     real = corpus.parse_book
 
