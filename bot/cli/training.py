@@ -259,14 +259,14 @@ def register(cli: click.Group) -> None:
     @click.argument("model", required=False)
     @click.option("--book", default=None, help="Score this ingested book.")
     @click.option("--text-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option("--max-chars", type=int, default=100_000, show_default=True)
+    @click.option("--max-chars", type=click.IntRange(min=1), default=100_000, show_default=True)
     @click.option("--base", default=None, help="Base model for a bare LoRA adapter dir.")
-    @click.option("--block", type=int, default=1024, show_default=True)
-    @click.option("--stride", type=int, default=512, show_default=True)
+    @click.option("--block", type=click.IntRange(min=2), default=1024, show_default=True)
+    @click.option("--stride", type=click.IntRange(min=1), default=512, show_default=True)
     @click.option("--raw", is_flag=True, help="Also score the book's original file as it is "
                   "(Gutenberg body, newlines normalised, bos first).")
-    @click.option("--raw-block", type=int, default=512, show_default=True)
-    @click.option("--raw-stride", type=int, default=256, show_default=True)
+    @click.option("--raw-block", type=click.IntRange(min=2), default=512, show_default=True)
+    @click.option("--raw-stride", type=click.IntRange(min=1), default=256, show_default=True)
     @click.option("--threads", type=int, default=None, help="CPU threads (1 on a busy box).")
     @click.option("--runtime", type=click.Choice(["torch", "llama"]), default="torch",
                   show_default=True, help="Score with torch (fp32 weights) or with llama.cpp "

@@ -177,3 +177,17 @@ def test_raw_too_trains_a_book_in_both_forms(cfg, tmp_path):
     assert train[2] != train[0]  # the original keeps its wraps; the cleaned text does not
     with pytest.raises(click.UsageError, match="--raw-too oz3: not among the books"):
         _select_texts(cfg, dict(kw, raw_too="oz3"))
+
+
+@pytest.mark.parametrize("option, value", [("--block", "0"), ("--stride", "0"),
+                                           ("--max-chars", "-5"), ("--raw-block", "1"),
+                                           ("--raw-stride", "-1")])
+def test_eval_refuses_windows_and_lengths_that_mean_nothing(tmp_path, option, value):
+    """Refused in one line before anything is read (a negative --max-chars used to cut the
+    text from its end; --stride 0 silently meant the default)."""
+    c = Config()
+    c.bot.data_dir = str(tmp_path / "empty")
+    result = CliRunner().invoke(make_cli(c), ["eval", "--book", "oz1", option, value,
+                                              str(tmp_path)])
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output and "spren ingest" not in result.output
