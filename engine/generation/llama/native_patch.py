@@ -4,7 +4,9 @@ exactly once, so the kernels never land anywhere unexpected.
 
 - ``kernels/q8_0_x86.inc``: Q8_0 weights repacked four columns at a time with AVX2 matrix
   kernels (ggml does this on ARM only; on x86 its tinyBLAS path is slower for a batch of a few
-  rows, which is what the bot's continuous batching decodes). Not where the build has VNNI
+  rows, which is what the bot's continuous batching decodes). The repack re-rounds the weights
+  to seven bits and stores them unsigned (+64), which saves AVX2 a sign instruction for every
+  32 products (held-out bits/char: see the model card). Not where the build has VNNI
   (tinyBLAS has an instruction for it there) or AMX (ggml's AMX kernels take Q8_0 first).
 - ``kernels/flash_attn_f16.inc``: decoding attention over the F16 KV cache in chunks of 64
   positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop;
@@ -66,6 +68,30 @@ def _select(text: str) -> str:
         "            !ggml_cpu_has_avx512_vnni() && cur->ne[1] % 4 == 0) {\n"
         "            return &q8_0_4x8_q8_0;  // spren: kernels/q8_0_x86.inc\n"
         "        }\n"), "repack.cpp")
+
+
+REPACK_8X4 = ("template <> int repack<block_q8_0, 8, 4>(struct ggml_tensor * t, const void * "
+              "data, size_t data_size) {\n"
+              "    return repack_q8_0_to_q8_0_4_bl(t, 8, data, data_size);\n}\n")
+
+
+def _seven_bit(text: str) -> str:
+    """After the four-column repack on x86, re-round the weights to seven bits, unsigned (what
+    the kernels in q8_0_x86.inc take; ``spren_q8_0x4_repacked`` is defined there)."""
+    return _replace_once(text, REPACK_8X4, (
+        "#if defined(__x86_64__) || defined(__i386__)\n"
+        "extern \"C\" void spren_q8_0x4_repacked(void * data, int64_t count, "
+        "const char * name);  // spren\n"
+        "#endif\n"
+        "template <> int repack<block_q8_0, 8, 4>(struct ggml_tensor * t, const void * data, "
+        "size_t data_size) {\n"
+        "    const int rc = repack_q8_0_to_q8_0_4_bl(t, 8, data, data_size);\n"
+        "#if defined(__x86_64__) || defined(__i386__)\n"
+        "    if (rc == 0) {  // spren: seven-bit weights for kernels/q8_0_x86.inc\n"
+        "        spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0), t->name);\n"
+        "    }\n"
+        "#endif\n"
+        "    return rc;\n}\n"), "repack.cpp")
 
 
 def _attention(text: str, kernel: str) -> str:
@@ -138,7 +164,7 @@ def apply(source: Path) -> None:
     q8 = (KERNELS / "q8_0_x86.inc").read_text(encoding="utf-8")
     attention = (KERNELS / "flash_attn_f16.inc").read_text(encoding="utf-8")
     _edit(cpu / "arch-fallback.h", _fallback)
-    _edit(cpu / "repack.cpp", _select)
+    _edit(cpu / "repack.cpp", lambda text: _seven_bit(_select(text)))
     _edit(cpu / "arch/x86/repack.cpp", lambda text: text + "\n" + q8)
     _edit(cpu / "ops.cpp", lambda text: _attention(text, attention))
     _edit(Path(source) / "src" / "CMakeLists.txt", _cold)

@@ -47,6 +47,16 @@ def test_the_kernels_go_where_they_belong(pinned_sources, tmp_path):
             == after["arch-fallback.h"].count("ggml_gemm_q8_0_4x8_q8_0_generic ggml_gemm") + 1)
     assert "return &q8_0_4x8_q8_0;  // spren" in after["repack.cpp"]
     assert "!ggml_cpu_has_avx512_vnni() && cur->ne[1] % 4 == 0" in after["repack.cpp"]
+    # the four-column repack re-rounds to seven bits (what spren's kernels take), on x86 only
+    assert before["repack.cpp"].count(native_patch.REPACK_8X4) == 1
+    assert native_patch.REPACK_8X4 not in after["repack.cpp"]
+    seven = after["repack.cpp"].split("template <> int repack<block_q8_0, 8, 4>")[1]
+    seven = seven.split("\n}\n")[0]
+    assert "#if defined(__x86_64__) || defined(__i386__)" in seven
+    assert ("spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0), t->name)"
+            in seven)
+    assert ('extern "C" void spren_q8_0x4_repacked(void * data, int64_t count, const char * name)'
+            in after["arch/x86/repack.cpp"])
     assert after["arch/x86/repack.cpp"].startswith(before["arch/x86/repack.cpp"])
     assert "void ggml_gemm_q8_0_4x8_q8_0(" in after["arch/x86/repack.cpp"]
     one_chunk = after["ops.cpp"].split(native_patch.FA_FUNCTION)[1].split(native_patch.FA_NEXT)[0]
@@ -227,10 +237,11 @@ def test_the_native_build_computes_what_the_wheel_computes(llama_model_dir, tmp_
 
     lw, lo = log_softmax(wheel), log_softmax(ours)
     kl = (np.exp(lw) * (lw - lo)).sum(axis=1)
-    # Summing in another order moves a distribution a little: measured here, spren's build
-    # is within 0.006 nats of the wheel on every row (an unmodified native build, 0.004);
+    # Summing in another order moves a distribution a little, and so does rounding the weights
+    # to seven bits (spren's AVX2 kernels): measured here, 0.013 nats on average and 0.032 at
+    # most (with eight-bit weights 0.004 and 0.006; an unmodified native build 0.004 at most);
     # attention scores off by 30 % already gave 0.09.
-    assert kl.max() < 0.03, kl
+    assert kl.mean() < 0.025 and kl.max() < 0.06, kl
     top2 = np.sort(wheel, axis=1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] > 0.5  # where the wheel's first choice is clear, so is ours
     assert clear.sum() >= 3
