@@ -4,9 +4,10 @@ exactly once, so the kernels never land anywhere unexpected.
 
 - ``kernels/q8_0_x86.inc``: Q8_0 weights repacked four columns at a time with AVX2 matrix
   kernels (ggml does this on ARM only; on x86 its tinyBLAS path is slower for a batch of a few
-  rows, which is what the bot's continuous batching decodes). The repack re-rounds the weights
-  to seven bits and stores them unsigned (+64), which saves AVX2 a sign instruction for every
-  32 products (held-out bits/char: see the model card). Not where the build has VNNI
+  rows, which is what the bot's continuous batching decodes). The repack re-rounds every
+  weight matrix but the output projection to seven bits and stores it unsigned (+64), which
+  saves AVX2 a sign instruction for every 32 products (held-out bits/char: see the model
+  card). Not where the build has VNNI
   (tinyBLAS has an instruction for it there) or AMX (ggml's AMX kernels take Q8_0 first).
 - ``kernels/flash_attn_f16.inc``: decoding attention over the F16 KV cache in chunks of 64
   positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop;
