@@ -164,21 +164,27 @@ class Store:
         return key
 
     def log_interaction(self, **fields) -> int:
-        """Append one row to the interaction log; returns its id. Text longer than its column
-        is cut (PostgreSQL, unlike SQLite, refuses it and the row would be lost)."""
-        columns = Interaction.__table__.c
-        for name, value in fields.items():
-            length = getattr(columns[name].type, "length", None) if name in columns else None
-            if isinstance(value, str) and length and len(value) > length:
-                fields[name] = value[:length]
+        """Append one row to the interaction log; returns its id."""
         with self.session() as s:
-            row = Interaction(**fields)
+            row = Interaction(**fit_interaction(fields))
             s.add(row)
             s.flush()
             return row.id
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def fit_interaction(fields: dict) -> dict:
+    """An interaction row's fields with text longer than its column cut (PostgreSQL, unlike
+    SQLite, refuses it, and the row would be lost)."""
+    columns = Interaction.__table__.c
+    out = dict(fields)
+    for name, value in fields.items():
+        length = getattr(columns[name].type, "length", None) if name in columns else None
+        if isinstance(value, str) and length and len(value) > length:
+            out[name] = value[:length]
+    return out
 
 
 def load_salt(data_dir: Path, env_value: str | None) -> str:

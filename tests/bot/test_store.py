@@ -30,3 +30,38 @@ def test_nul_characters_and_overlong_ids_do_not_lose_log_rows(db_url):
     assert logged.prompt in ("Toto\x00 ran", "Toto\ufffd ran")
     assert prompt in ("To\x00to", "To\ufffdto")
     assert logged.request_id == "r" * 64 and logged.channel == "c" * 80
+
+
+def test_the_log_writer_keeps_rows_of_every_shape_and_length(db_url, caplog):
+    """The Dispatcher's rows and the adapters' shorter ones (a refusal names fewer columns)
+    arrive in the same batch under load; one multi-row insert takes its columns from its
+    first row, so such a batch used to fail and go row by row with a warning. An overlong
+    model id was refused by PostgreSQL there, and the row lost."""
+    import asyncio
+
+    from bot.store.log_writer import InteractionWriter
+
+    migrate.upgrade(db_url)
+    store = Store(db_url, salt="pepper")
+    writer = InteractionWriter(store)
+    full = dict(platform="discord", command="oz", options={}, outcome="ok", prompt="Toto",
+                seed=7, model_id="m" * 300, output="ran", queue_wait_s=0.1, generation_s=0.2)
+    short = dict(platform="discord", command="oz", options={}, outcome="refused",
+                 error="not in this channel")
+
+    async def burst() -> None:
+        await asyncio.gather(*(writer.write(request_id=f"r{i}", user=f"u{i}",
+                                            **(full if i % 3 else short)) for i in range(60)))
+        await writer.close()
+
+    try:
+        with caplog.at_level("WARNING", logger="bot.store.log_writer"):
+            asyncio.run(burst())
+        with store.session() as s:
+            rows = s.scalars(select(Interaction).order_by(Interaction.id)).all()
+    finally:
+        store.dispose()
+    assert not [r for r in caplog.records if r.name == "bot.store.log_writer"], caplog.text
+    assert [r.request_id for r in rows] == [f"r{i}" for i in range(60)]  # every row, in order
+    assert {(r.outcome, r.seed, r.model_id) for r in rows} == {
+        ("ok", 7, "m" * 200), ("refused", None, None)}
