@@ -40,9 +40,9 @@ q[2, 32:64] = 0
 d = rng.uniform(0.001, 0.02, size=(nc, nb)).astype(np.float16).astype(np.float32)
 d[3, 2] = -d[3, 2]
 
-def pack(q, d):  # the four-column repack's layout: qs[32 k + 8 c + j] = column c, 8 k + j
-    out = np.zeros(nc // 4 * nb, QUAD)
-    for x in range(nc // 4):
+def pack(q, d):  # four weight columns (or activation rows) a block: qs[32 k + 8 c + j] =
+    out = np.zeros(len(q) // 4 * nb, QUAD)  # column (row) c, value 8 k + j
+    for x in range(len(q) // 4):
         for l in range(nb):
             b = out[x * nb + l]
             b["d"] = f16(d[4 * x:4 * x + 4, l])
@@ -91,13 +91,7 @@ def gemv(weights, r):
     return out
 
 def gemm(weights, rows):
-    vy = np.zeros(rows // 4 * nb, QUAD)
-    for y in range(rows // 4):
-        for l in range(nb):
-            b = vy[y * nb + l]
-            b["d"] = f16(da[4 * y:4 * y + 4, l])
-            block = a[4 * y:4 * y + 4, 32 * l:32 * l + 32].reshape(4, 4, 8)  # row, k, j
-            b["qs"] = block.transpose(1, 0, 2).reshape(128)
+    vy = pack(a[:rows], da[:rows])  # ggml quantises a batch's rows four to a block alike
     out = np.zeros((rows, nc), np.float32)
     lib.ggml_gemm_q8_0_4x8_q8_0(n, out.ctypes.data, nc, weights.ctypes.data, vy.ctypes.data,
                                 rows, nc)
