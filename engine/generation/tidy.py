@@ -6,17 +6,46 @@ import re
 _END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
 # Words whose full stop does not end a sentence (common in 19th/20th-century prose).
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "mt", "capt", "col", "gen", "prof", "vs", "etc"}
-_SPACES = re.compile(r"[ \t\u00a0]+")
+# Runs of spaces, tabs and no-break spaces that are not already one space (a lone space is
+# left alone: rewriting every space with itself made this the slowest step of tidying).
+_SPACES = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
-# A hard wrap: one line break in the middle of a sentence (the line before it ends in a word,
-# a comma, a semicolon or italics markup, or the next line goes on in lower case), as in the
-# fixed-width text files a model trained on book files learns to imitate. It reads as a
-# space; after a dash the words simply join.
-_WRAP = re.compile(r"(?<=[\w,;_])\n(?=[^\n])|(?<=[^\n])\n(?=[a-z])")
-_WRAP_AFTER_DASH = re.compile(r"(?<=-)\n(?=[^\n])")
 # Control characters (bar tab and newline) and U+FFFD come from byte-level tokens that do not
 # form valid text; they are never worth showing.
 _JUNK = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
+
+
+def _joint(before: str, after: str) -> str:
+    """What a line break between two lines becomes (the lines' last and first characters;
+    "" where a line is empty, "\n" standing for the break before or after an empty line).
+
+    A hard wrap: one line break in the middle of a sentence (the line before it ends in a word,
+    a comma, a semicolon or italics markup, or the next line goes on in lower case), as in the
+    fixed-width text files a model trained on book files learns to imitate. It reads as a
+    space; after a dash the words simply join. Anything else stays a line break."""
+    if after in ("", "\n") or before in ("", "\n"):
+        # nothing follows on this line, or nothing precedes it: no wrap (a word character
+        # or a comma before it still needs text after it)
+        return "\n"
+    if before == "-":
+        return ""
+    if before.isalnum() or before in ",;_" or "a" <= after <= "z":
+        return " "
+    return "\n"
+
+
+def _unwrap(lines: list[str]) -> str:
+    """The lines joined again, each break as ``_joint`` says."""
+    if len(lines) == 1:
+        return lines[0]
+    last = len(lines) - 1
+    parts = [lines[0]]
+    for k in range(last):
+        before = lines[k][-1:] or ("\n" if k > 0 else "")
+        after = lines[k + 1][:1] or ("\n" if k + 1 < last else "")
+        parts.append(_joint(before, after))
+        parts.append(lines[k + 1])
+    return "".join(parts)
 
 
 def tidy(text: str) -> str:
@@ -24,9 +53,10 @@ def tidy(text: str) -> str:
     one blank line, strip the ends."""
     text = _JUNK.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n"))
-    text = _WRAP.sub(" ", _WRAP_AFTER_DASH.sub("", text))
-    return _MANY_NEWLINES.sub("\n\n", text).strip()
+    text = _unwrap([line.strip() for line in text.split("\n")])
+    if "\n\n\n" in text:
+        text = _MANY_NEWLINES.sub("\n\n", text)
+    return text.strip()
 
 
 def tidy_continuation(raw: str) -> str:

@@ -113,11 +113,12 @@ class Context:
             if rc != 0:
                 raise GenerationError(f"llama.cpp could not decode (code {rc}): the rows "
                                       "did not fit the context; try a smaller memory_window.")
-            for i, (_, _, _, want) in enumerate(chunk):
-                if want:
-                    ptr = self.lib.get_logits_ith(self.ctx, i)
-                    C.memmove(out[filled].ctypes.data, ptr, self.vocab_size * 4)
-                    filled += 1
+            # the chunk's logits, in the order of its items that asked for them, in one copy
+            rows = sum(1 for item in chunk if item[3])
+            if rows:
+                C.memmove(out[filled].ctypes.data, self.lib.get_logits(self.ctx),
+                          rows * self.vocab_size * 4)
+                filled += rows
         return out
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 CHECK_TIMEOUT_S = 300
 LONG = 300  # tokens of context for the long-context part: past ggml's 256-cell KV padding
+PROMPT = 80  # tokens of the prompt fed whole and in parts: past ggml's 64-row attention tiles
 
 
 def check(library: Path, gguf: Path) -> str | None:
@@ -40,8 +41,8 @@ def check(library: Path, gguf: Path) -> str | None:
 def _check_here(library: Path, gguf: Path) -> str | None:
     """Decode with ``library`` on ``gguf``: one row alone, and five rows with the same tokens
     together (kernels that take four rows at a time see four of them and a single one);
-    every logit finite, and the same for all six rows; then the same for a row with a long
-    context, alone and beside a short one."""
+    every logit finite, and the same for all six rows; a prompt fed whole and in parts; then
+    the same for a row with a long context, alone and beside a short one."""
     import numpy as np
 
     from engine.generation.llama.batch import Context
@@ -64,9 +65,25 @@ def _check_here(library: Path, gguf: Path) -> str | None:
                 return "it computed logits that are not finite"
             if not all(np.array_equal(alone[0], row) for row in batch):
                 return "a row's logits differ alone and in a batch"
-        return _long_context(context)
+        return _whole_and_in_parts(context) or _long_context(context)
     finally:
         context.close()
+
+
+def _whole_and_in_parts(context: Context) -> str | None:
+    """A prompt of ``PROMPT`` tokens fed in one piece, and in two (as a batch beside other rows
+    may split it): the logits at every position the same. (From 64 tokens of a prompt at once,
+    ggml would take its tiled attention kernel, whose sums differ from the row kernel's.)"""
+    import numpy as np
+
+    context.reset()
+    tokens = [(11 * i + 40) % context.vocab_size for i in range(PROMPT)]
+    whole = context.decode([(t, i, 0, True) for i, t in enumerate(tokens)])
+    parts = np.concatenate([context.decode([(tokens[i], i, 1, True) for i in part])
+                            for part in (range(5), range(5, PROMPT))])
+    if not np.array_equal(whole, parts):
+        return f"a prompt of {PROMPT} tokens gives other logits fed whole and in parts"
+    return None
 
 
 def _long_context(context: Context) -> str | None:

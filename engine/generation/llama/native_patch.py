@@ -6,13 +6,16 @@ exactly once, so the kernels never land anywhere unexpected.
   kernels (ggml does this on ARM only; on x86 its tinyBLAS path is slower for a batch of a few
   rows, which is what the bot's continuous batching decodes). The repack re-rounds every
   weight matrix but the output projection to seven bits and stores it unsigned (+64), which
-  saves AVX2 a sign instruction for every 32 products (held-out bits/char: see the model
-  card). Not where the build has VNNI
+  saves AVX2 a sign instruction for every 32 products, and the activations multiplied with
+  such weights are quantized to seven bits, which halves the widenings to int32 (held-out
+  bits/char: see the model card). Not where the build has VNNI
   (tinyBLAS has an instruction for it there) or AMX (ggml's AMX kernels take Q8_0 first).
 - ``kernels/flash_attn_f16.inc``: decoding attention over the F16 KV cache in chunks of 64
   positions with a vector exp and F32 sums, in place of ggml's one-position-at-a-time loop;
-  and one pass over a long cache where ggml would split a lone row's between threads (which
-  made a row's logits differ alone and in a batch past 256 tokens of context).
+  one pass over a long cache where ggml would split a lone row's between threads (which
+  made a row's logits differ alone and in a batch past 256 tokens of context); and the same
+  kernel for a long prompt's prefill, where ggml would take its tiled kernel from 64 tokens
+  (a prompt's logits then differed fed whole and fed in parts).
 - ``src/CMakeLists.txt``: the llama.cpp sources no decoding step runs compile with -O1.
 
 Both keep a row's result independent of its batch (``native_check`` verifies it on every
@@ -38,6 +41,9 @@ FA_CONVERT = ("        if (v->type == GGML_TYPE_F16) {\n"
               "                VKQ32[d] = GGML_CPU_FP16_TO_FP32(VKQ16[d]);\n"
               "            }\n"
               "        }\n")
+
+
+TILED = "                                neq1 >= Q_TILE_SZ);\n"
 
 
 def _replace_once(text: str, old: str, new: str, where: str) -> str:
@@ -76,23 +82,60 @@ REPACK_8X4 = ("template <> int repack<block_q8_0, 8, 4>(struct ggml_tensor * t, 
               "    return repack_q8_0_to_q8_0_4_bl(t, 8, data, data_size);\n}\n")
 
 
+QUANTIZE_4 = ("                ggml_quantize_mat_t<INTER_SIZE, PARAM_TYPE>((float *) (data_ptr + "
+              "i11 * nb11),\n")
+QUANTIZE_1 = ("                from_float((float *) (data_ptr + i11 * nb11), (void *) (wdata_ptr + "
+              "i11 * nbw1), ne10);\n")
+SEVEN_HOOKS = """#if defined(__x86_64__) || defined(__i386__)  // spren: kernels/q8_0_x86.inc
+extern "C" void spren_q8_0x4_repacked(void * data, int64_t count, const char * name);
+extern "C" bool spren_q8_0x4_quantize(const void * weights, int64_t ncols, const float * x,
+                                      void * y, int rows, int64_t n);
+#endif
+
+// spren: the activations of a matmul with seven-bit weights quantized to seven bits (false:
+// not such a matmul, ggml quantizes them)
+template <typename BLOC_TYPE, int64_t INTER_SIZE, int64_t NB_COLS>
+static bool spren_quantize(const ggml_tensor * w, const float * x, void * y, int rows, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+    if constexpr (std::is_same_v<BLOC_TYPE, block_q8_0> && INTER_SIZE == 8 && NB_COLS == 4) {
+        return spren_q8_0x4_quantize(w->data, w->ne[1], x, y, rows, n);
+    }
+#endif
+    GGML_UNUSED(w);
+    GGML_UNUSED(x);
+    GGML_UNUSED(y);
+    GGML_UNUSED(rows);
+    GGML_UNUSED(n);
+    return false;
+}
+"""
+
+
 def _seven_bit(text: str) -> str:
-    """After the four-column repack on x86, re-round the weights to seven bits, unsigned (what
-    the kernels in q8_0_x86.inc take; ``spren_q8_0x4_repacked`` is defined there)."""
-    return _replace_once(text, REPACK_8X4, (
-        "#if defined(__x86_64__) || defined(__i386__)\n"
-        "extern \"C\" void spren_q8_0x4_repacked(void * data, int64_t count, "
-        "const char * name);  // spren\n"
-        "#endif\n"
+    """After the four-column repack on x86, re-round the weights of each matrix (not a stack
+    of experts', which ggml multiplies elsewhere) to seven bits, unsigned; and quantize the
+    activations multiplied with them to seven bits (what the kernels in q8_0_x86.inc take;
+    ``spren_q8_0x4_repacked`` and ``spren_q8_0x4_quantize`` are defined there)."""
+    text = _replace_once(text, REPACK_8X4, SEVEN_HOOKS + (
         "template <> int repack<block_q8_0, 8, 4>(struct ggml_tensor * t, const void * data, "
         "size_t data_size) {\n"
         "    const int rc = repack_q8_0_to_q8_0_4_bl(t, 8, data, data_size);\n"
         "#if defined(__x86_64__) || defined(__i386__)\n"
-        "    if (rc == 0) {  // spren: seven-bit weights for kernels/q8_0_x86.inc\n"
+        "    if (rc == 0 && t->ne[2] == 1) {  // spren: seven-bit weights\n"
         "        spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0), t->name);\n"
         "    }\n"
         "#endif\n"
         "    return rc;\n}\n"), "repack.cpp")
+    text = _replace_once(text, QUANTIZE_4, (
+        "                if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0, (float *) "
+        "(data_ptr + i11 * nb11),\n"
+        "                    (void *) (wdata_ptr + i11 * nbw1), 4, ne10))  // spren\n"
+        + QUANTIZE_4), "repack.cpp")
+    return _replace_once(text, QUANTIZE_1, (
+        "                if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0, (float *) "
+        "(data_ptr + i11 * nb11),\n"
+        "                    (void *) (wdata_ptr + i11 * nbw1), 1, ne10))  // spren\n"
+        + QUANTIZE_1), "repack.cpp")
 
 
 def _attention(text: str, kernel: str) -> str:
@@ -123,8 +166,15 @@ def _attention(text: str, kernel: str) -> str:
     # the parts; in a batch (more than one KV stream) it does not, so the row's logits would
     # differ alone and in a batch. spren takes one pass over the cache, always.
     split = "    const bool use_split_kv_path = !use_ref && (neq1 == 1 && neq3 == 1)"
-    return _replace_once(text, split, "    const bool use_split_kv_path = false && !use_ref && "
+    text = _replace_once(text, split, "    const bool use_split_kv_path = false && !use_ref && "
                          "(neq1 == 1 && neq3 == 1)", "ops.cpp")
+    # From 64 query rows of a stream at once (a long prompt's prefill) ggml takes its tiled
+    # kernel, whose sums differ from the row kernel's: a prompt's positions then came out
+    # differently fed whole and fed in parts (as a batch beside other rows splits it). Where
+    # spren's row kernel fits, it takes every query row.
+    return _replace_once(text, TILED, TILED.replace(
+        ");\n", ") &&\n                               !spren_fa_f16_takes(dst);  // spren\n"),
+        "ops.cpp")
 
 
 # llama.cpp sources no decoding step runs (tokenisation and vocabulary loading, the model

@@ -156,7 +156,7 @@ class LlamaGenerator(BatchedGenerator):
 
     def _sample(self, batch: Any, logits: Any, rows: list[_Row]) -> list[int]:
         penalty = np.array([r.params.repetition_penalty for r in rows], dtype=np.float32)
-        logits = penalise_repeats(logits, batch.seen, penalty)
+        logits = penalise_repeats(logits, batch.seen, penalty, copy=False)  # ours to change
         uniforms = [row.uniform() for row in rows]
         return sample_next(logits, [r.params.temperature for r in rows],
                            [r.params.top_k for r in rows], [r.params.top_p for r in rows],

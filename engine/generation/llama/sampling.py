@@ -19,9 +19,10 @@ _GROUP = 64  # logits a group when looking for the top k (see _candidates)
 
 
 def penalise_repeats(logits: Floats, seen: Sequence[Collection[int]],
-                     penalty: npt.NDArray[np.float32]) -> Floats:
-    """HF-style repetition penalty: shrink the logits of each row's seen tokens (by id)."""
-    out = np.array(logits, dtype=np.float32)  # a copy: only the seen entries change
+                     penalty: npt.NDArray[np.float32], *, copy: bool = True) -> Floats:
+    """HF-style repetition penalty: shrink the logits of each row's seen tokens (by id), in a
+    copy, or in ``logits`` itself (float32) with ``copy=False``."""
+    out = np.array(logits, dtype=np.float32) if copy else logits
     for i, tokens in enumerate(seen):
         ids = np.fromiter(tokens, dtype=np.intp, count=len(tokens))
         values, p = out[i, ids], penalty[i]

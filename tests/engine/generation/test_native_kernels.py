@@ -55,8 +55,17 @@ def test_the_kernels_go_where_they_belong(pinned_sources, tmp_path):
     assert "#if defined(__x86_64__) || defined(__i386__)" in seven
     assert ("spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0), t->name)"
             in seven)
+    assert "if (rc == 0 && t->ne[2] == 1)" in seven  # a stack of experts keeps eight bits
     assert ('extern "C" void spren_q8_0x4_repacked(void * data, int64_t count, const char * name)'
             in after["arch/x86/repack.cpp"])
+    # the activations of a matmul with such weights are quantized by spren (seven bits), in
+    # both of ggml's places: four rows to a block and row by row
+    quantize = after["repack.cpp"].split("void forward_mul_mat(")[1].split("ggml_barrier(")[0]
+    assert quantize.count("if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0,") == 2
+    assert "4, ne10))  // spren\n" + native_patch.QUANTIZE_4 in quantize
+    assert "1, ne10))  // spren\n" + native_patch.QUANTIZE_1 in quantize
+    assert 'extern "C" bool spren_q8_0x4_quantize(' in after["arch/x86/repack.cpp"]
+    assert "forward_mul_mat_id" not in quantize
     assert after["arch/x86/repack.cpp"].startswith(before["arch/x86/repack.cpp"])
     assert "void ggml_gemm_q8_0_4x8_q8_0(" in after["arch/x86/repack.cpp"]
     one_chunk = after["ops.cpp"].split(native_patch.FA_FUNCTION)[1].split(native_patch.FA_NEXT)[0]

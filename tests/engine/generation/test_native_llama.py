@@ -106,20 +106,46 @@ def test_the_check_catches_a_crash_and_a_failure(tmp_path, llama_model_dir):
 
 def test_the_check_passes_spren_s_build_and_names_what_the_wheel_gets_wrong(llama_model_dir):
     """The wheel's unmodified llama.cpp keeps a short row the same alone and in a batch, but
-    not a row past 256 tokens of context (ggml splits a lone row's long cache between threads
-    and merges the parts); spren's build takes one pass and passes the whole check."""
+    not a prompt of 64 tokens and more fed whole and in parts (ggml's tiled attention kernel
+    takes 64 query rows at once, its row kernel fewer, and their sums differ), nor a row past
+    256 tokens of context (ggml splits a lone row's long cache between threads); spren's build
+    takes its own row kernel for both and passes the whole check."""
     from engine.generation.llama.lib import library_path
 
     gguf = llama_model_dir / "model.gguf"
-    if (os.cpu_count() or 1) >= 2:  # the split needs two threads
-        assert native_check.check(library_path(), gguf) == (
-            f"a row's logits differ alone and in a batch after {native_check.LONG} tokens "
-            "of context")
+    assert native_check.check(library_path(), gguf) == (
+        f"a prompt of {native_check.PROMPT} tokens gives other logits fed whole and in parts")
     home = Path(os.environ.get("SPREN_HOME", REPO_ROOT / ".spren"))
     library, why = native.find_build(home / "lib")
     if library is None:
         pytest.skip(why)  # test_the_native_build_generates... fails where it should be built
     assert native_check.check(library, gguf) is None
+
+
+LONG_CONTEXT_ONLY = """
+import os, sys
+from pathlib import Path
+from engine.generation.llama import native_check
+from engine.generation.llama.batch import Context
+from engine.generation.llama.lib import load_lib, library_path
+load_lib(library_path())
+context = Context(Path(sys.argv[1]), threads=2, sequences=3, per_row=native_check.LONG + 8)
+print(native_check._long_context(context))
+"""
+
+
+def test_the_long_context_check_names_what_the_wheel_gets_wrong(llama_model_dir):
+    """The long-context part of the check on its own: the wheel splits a lone row's cache of
+    512 cells between two threads, so the row differs alone and beside a short one."""
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("the split needs two threads")
+    out = subprocess.run([sys.executable, "-c", LONG_CONTEXT_ONLY,
+                          str(llama_model_dir / "model.gguf")], capture_output=True, text=True,
+                         timeout=300, cwd=REPO_ROOT,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == (
+        f"a row's logits differ alone and in a batch after {native_check.LONG} tokens of context")
 
 
 def test_a_build_that_fails_its_check_with_amx_is_built_again_without(tmp_path,

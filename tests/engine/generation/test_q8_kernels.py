@@ -1,6 +1,7 @@
 """spren's Q8_0 kernels (engine/generation/llama/kernels/q8_0_x86.inc), called directly in the
 native build's libggml-cpu on weights and activations made here, against numpy: the seven-bit
-repack, the single-row kernel, and the four-row kernel giving each row what it gives alone."""
+repack, the seven-bit quantizer of the activations that meet such weights, the single-row
+kernel, and the four-row kernel giving each row what it gives alone."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ for name in ("ggml_gemv_q8_0_4x8_q8_0", "ggml_gemm_q8_0_4x8_q8_0"):
     getattr(lib, name).argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
                                    ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
 lib.spren_q8_0x4_repacked.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_char_p]
+lib.spren_q8_0x4_quantize.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p,
+                                      ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+lib.spren_q8_0x4_quantize.restype = ctypes.c_bool
 QUAD = np.dtype([("d", "<u2", 4), ("qs", "i1", 128)])  # block_q8_0x4
 ROW = np.dtype([("d", "<u2"), ("qs", "i1", 32)])  # block_q8_0
 rng = np.random.default_rng(int(sys.argv[2]))
@@ -80,8 +84,39 @@ report["repack_exact"] = bool(np.array_equal(w["qs"].view(np.uint8), want["qs"].
                               and np.array_equal(w["d"], want["d"]))
 report["all_scales_marked"] = bool((w["d"] & 0x8000).all())
 
-a = rng.integers(-127, 128, size=(8, n)).astype(np.int64)
+# the activations' quantizer: seven bits for seven-bit weights, nothing done for others
+x = rng.normal(0, 1, size=(4, n)).astype(np.float32) * rng.uniform(0.01, 30, size=(4, 1))
+x = x.astype(np.float32)
+x[1, :32] = 0.0  # an all-zero block
+x[2, 40] = 1e4  # one large value in a block
+amax = np.abs(x.reshape(4, nb, 32)).max(axis=2)
+with np.errstate(divide="ignore"):
+    inv = np.where(amax > 0, np.float32(63) / amax.astype(np.float32), np.float32(0))
+want_q = np.rint(x.reshape(4, nb, 32) * inv.astype(np.float32)[:, :, None]).astype(np.int64)
+want_d = f16(amax.astype(np.float32) / np.float32(63))
+single = np.zeros((4, nb), ROW)
+for r in range(4):
+    report.setdefault("quantize_accepts_seven", True)
+    report["quantize_accepts_seven"] &= bool(lib.spren_q8_0x4_quantize(
+        w.ctypes.data, nc, x[r].ctypes.data, single[r].ctypes.data, 1, n))
+report["quantize_single_exact"] = bool(np.array_equal(single["qs"], want_q)
+                                       and np.array_equal(single["d"], want_d))
+report["quantize_within_63"] = int(np.abs(single["qs"]).max())
+four = np.zeros(nb, QUAD)
+report["quantize_accepts_seven"] &= bool(lib.spren_q8_0x4_quantize(
+    w.ctypes.data, nc, x.ctypes.data, four.ctypes.data, 4, n))
+report["quantize_four_as_single"] = bool(np.array_equal(
+    four, pack(single["qs"].reshape(4, n).astype(np.int64), f32(single["d"]))))
+untouched = np.zeros(nb, ROW)
+report["quantize_declines_eight"] = not lib.spren_q8_0x4_quantize(
+    plain.ctypes.data, nc, x[0].ctypes.data, untouched.ctypes.data, 1, n) and not untouched[
+    "qs"].any()
+
+# activations as the kernels meet them: seven bits beside seven-bit weights, eight beside eight
+acts = {"seven": rng.integers(-63, 64, size=(8, n)).astype(np.int64),
+        "eight": rng.integers(-127, 128, size=(8, n)).astype(np.int64)}
 da = rng.uniform(0.01, 0.1, size=(8, nb)).astype(np.float16).astype(np.float32)
+a = acts["seven"]
 
 def gemv(weights, r):
     vy = np.zeros(nb, ROW)
@@ -105,9 +140,11 @@ def rel(x, y):
     return float(np.abs(x - y).max() / np.abs(y).max())
 
 report["gemv_seven_error"] = max(rel(gemv(w, r), reference(q7, d7, r)) for r in range(8))
-report["gemv_eight_error"] = max(rel(gemv(plain, r), reference(q, np.abs(d), r)) for r in range(8))
 report["seven_vs_eight"] = max(rel(reference(q7, d7, r), reference(q, d, r)) for r in range(8))
+a = acts["eight"]
+report["gemv_eight_error"] = max(rel(gemv(plain, r), reference(q, np.abs(d), r)) for r in range(8))
 for name, weights in (("seven", w), ("eight", plain)):
+    a = acts[name]
     alone = np.array([gemv(weights, r) for r in range(8)])
     report[f"gemm_{name}_4_rows_as_alone"] = bool(np.array_equal(gemm(weights, 4), alone[:4]))
     report[f"gemm_{name}_8_rows_as_alone"] = bool(np.array_equal(gemm(weights, 8), alone))
@@ -135,6 +172,11 @@ def test_spren_s_q8_kernels_compute_what_numpy_computes(ggml_cpu, seed):
     assert not report["output_kept_because_of_a_negative_scale"]
     # every other matrix is re-rounded to seven bits exactly as specified, and marked so
     assert report["repack_exact"] and report["all_scales_marked"]
+    # activations beside seven-bit weights: |q| <= 63 at scale amax / 63, rounded to nearest,
+    # the same blocks one row at a time and four rows to a block; none for eight-bit weights
+    assert report["quantize_accepts_seven"] and report["quantize_declines_eight"]
+    assert report["quantize_single_exact"] and report["quantize_within_63"] == 63
+    assert report["quantize_four_as_single"]
     # the integer sums are exact: only float rounding separates the kernels from float64
     assert report["gemv_seven_error"] < 1e-5 and report["gemv_eight_error"] < 1e-5
     # seven bits move a product by about a percent of its largest output, not more
