@@ -95,10 +95,8 @@ with np.errstate(divide="ignore"):
 want_q = np.rint(x.reshape(4, nb, 32) * inv.astype(np.float32)[:, :, None]).astype(np.int64)
 want_d = f16(amax.astype(np.float32) / np.float32(63))
 single = np.zeros((4, nb), ROW)
-for r in range(4):
-    report.setdefault("quantize_accepts_seven", True)
-    report["quantize_accepts_seven"] &= bool(lib.spren_q8_0x4_quantize(
-        w.ctypes.data, nc, x[r].ctypes.data, single[r].ctypes.data, 1, n))
+report["quantize_accepts_seven"] = all([lib.spren_q8_0x4_quantize(
+    w.ctypes.data, nc, x[r].ctypes.data, single[r].ctypes.data, 1, n) for r in range(4)])
 report["quantize_single_exact"] = bool(np.array_equal(single["qs"], want_q)
                                        and np.array_equal(single["d"], want_d))
 report["quantize_within_63"] = int(np.abs(single["qs"]).max())
