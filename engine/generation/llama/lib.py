@@ -84,7 +84,6 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "llama_batch_init": ([C.c_int32, C.c_int32, C.c_int32], Batch),
     "llama_batch_free": ([Batch], None),
     "llama_decode": ([C.c_void_p, Batch], C.c_int32),
-    "llama_get_logits_ith": ([C.c_void_p, C.c_int32], C.POINTER(C.c_float)),
     "llama_get_logits": ([C.c_void_p], C.POINTER(C.c_float)),
     "llama_get_memory": ([C.c_void_p], C.c_void_p),
     "llama_memory_clear": ([C.c_void_p, C.c_bool], None),
