@@ -36,8 +36,6 @@ def _joint(before: str, after: str) -> str:
 
 def _unwrap(lines: list[str]) -> str:
     """The lines joined again, each break as ``_joint`` says."""
-    if len(lines) == 1:
-        return lines[0]
     last = len(lines) - 1
     parts = [lines[0]]
     for k in range(last):

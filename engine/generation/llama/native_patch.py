@@ -41,9 +41,8 @@ FA_CONVERT = ("        if (v->type == GGML_TYPE_F16) {\n"
               "                VKQ32[d] = GGML_CPU_FP16_TO_FP32(VKQ16[d]);\n"
               "            }\n"
               "        }\n")
-
-
 TILED = "                                neq1 >= Q_TILE_SZ);\n"
+
 
 
 def _replace_once(text: str, old: str, new: str, where: str) -> str:
@@ -126,16 +125,13 @@ def _seven_bit(text: str) -> str:
         "    }\n"
         "#endif\n"
         "    return rc;\n}\n"), "repack.cpp")
-    text = _replace_once(text, QUANTIZE_4, (
-        "                if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0, (float *) "
-        "(data_ptr + i11 * nb11),\n"
-        "                    (void *) (wdata_ptr + i11 * nbw1), 4, ne10))  // spren\n"
-        + QUANTIZE_4), "repack.cpp")
-    return _replace_once(text, QUANTIZE_1, (
-        "                if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0, (float *) "
-        "(data_ptr + i11 * nb11),\n"
-        "                    (void *) (wdata_ptr + i11 * nbw1), 1, ne10))  // spren\n"
-        + QUANTIZE_1), "repack.cpp")
+    for anchor, rows in ((QUANTIZE_4, 4), (QUANTIZE_1, 1)):  # ggml's call, unless spren's took it
+        text = _replace_once(text, anchor, (
+            "                if (!spren_quantize<BLOC_TYPE, INTER_SIZE, NB_COLS>(src0, (float *) "
+            "(data_ptr + i11 * nb11),\n"
+            f"                    (void *) (wdata_ptr + i11 * nbw1), {rows}, ne10))  // spren\n"
+            + anchor), "repack.cpp")
+    return text
 
 
 def _attention(text: str, kernel: str) -> str:
