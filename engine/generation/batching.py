@@ -34,6 +34,7 @@ from engine.generation.params import (
     ShouldStop,
     _is_int,
 )
+from engine.generation.row_text import RowText
 from engine.generation.tidy import tidy_continuation
 
 
@@ -59,6 +60,7 @@ class _Row:
     text: str = ""
     finish: str | None = None
     finished_at: float = 0.0
+    decoded: RowText = field(default_factory=RowText)  # the text of ``generated`` so far
 
     def uniform(self) -> float:
         return self.rng.uniform()
@@ -100,6 +102,7 @@ class BatchedGenerator:
     # Rows a batch keeps while several users wait ([queue] shared_batch = 0): a step of 4
     # rows costs the torch int8 model ~1.4x one row (bot.serving.fair_queue.fair_shares).
     shared_batch = 4
+    byte_level = False  # whether the tokenizer decodes tokens by joining their bytes (RowText)
 
     model_id: str
     max_positions: int
@@ -214,7 +217,8 @@ class BatchedGenerator:
             return False
         row.generated.append(token)
         row.context.append(token)
-        old, row.text = row.text, self._decode_text(row.generated)
+        raw = row.decoded.text(self._detokenize, row.generated, self.byte_level)
+        old, row.text = row.text, tidy_continuation(raw)
         p = row.params
         if len(row.generated) >= p.max_new_tokens:
             self._finish(row, "length")

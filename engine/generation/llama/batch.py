@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from engine.errors import GenerationError
 from engine.generation.llama.lib import Lib, load_lib, open_model
+from engine.generation.llama.sampling import Seen
 
 
 class Context:
@@ -131,7 +132,7 @@ class LlamaBatch:
         self.context = context
         self.seqs: list[int] = []
         self.lengths: list[int] = []  # tokens in each row's cache
-        self.seen: list[set[int]] = []  # per row, for the repetition penalty
+        self.seen: list[Seen] = []  # per row, for the repetition penalty
         self.alive = True
 
     def prefill(self, contexts: Sequence[Sequence[int]]) -> npt.NDArray[np.float32]:
@@ -139,7 +140,7 @@ class LlamaBatch:
         self.keep([])
         self.seqs = [self.context.acquire() for _ in contexts]
         self.lengths = [len(c) for c in contexts]
-        self.seen = [set(c) for c in contexts]
+        self.seen = [Seen(c) for c in contexts]
         items = []
         for seq, tokens in zip(self.seqs, contexts, strict=True):
             last = len(tokens) - 1

@@ -96,6 +96,11 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
 }
 
 
+# spren's sampler (kernels/sampling.inc): only a native build has it, the wheel's library not.
+SAMPLER = "spren_sample_rows"
+_SAMPLER_ARGS = [C.c_void_p, C.c_int32, C.c_int32] + [C.c_void_p] * 4
+
+
 # How long an idle OpenMP thread spins before it sleeps (libgomp reads it when it loads). Its
 # default (300,000 spins) is made for a machine of one's own: with the cores shared, a
 # spinning thread waits for one that is not running, and 2 threads fell to 9 tokens/s where
@@ -131,6 +136,9 @@ class Lib:
             fn = getattr(handle, name)
             fn.argtypes, fn.restype = args, result
             setattr(self, name.removeprefix("llama_"), fn)
+        self.sample_rows: Any = getattr(handle, SAMPLER, None)  # found in libggml-cpu too
+        if self.sample_rows is not None:
+            self.sample_rows.argtypes, self.sample_rows.restype = _SAMPLER_ARGS, None
         # llama.cpp's own log is noise in the bot's; SPREN_LLAMA_LOG=1 shows it on stderr.
         show = os.environ.get("SPREN_LLAMA_LOG") == "1"
         self._quiet = LOG_CB(lambda level, text, data: show and sys.stderr.write(

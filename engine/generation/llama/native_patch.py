@@ -16,6 +16,10 @@ exactly once, so the kernels never land anywhere unexpected.
   made a row's logits differ alone and in a batch past 256 tokens of context); and the same
   kernel for a long prompt's prefill, where ggml would take its tiled kernel from 64 tokens
   (a prompt's logits then differed fed whole and fed in parts).
+- ``kernels/sampling.inc``: ``spren_sample_rows``, the llama runtime's sampler in C (every row of
+  a step in one call: repetition penalty, top-k, temperature, top-p and the seeded draw, by the
+  rule of ``llama/sampling.py``), exported from libggml-cpu; the wheel's library has none, and
+  the runtime then samples in numpy.
 - ``src/CMakeLists.txt``: the llama.cpp sources no decoding step runs compile with -O1.
 
 Both keep a row's result independent of its batch (``native_check`` verifies it on every
@@ -210,10 +214,12 @@ def apply(source: Path) -> None:
     cpu = Path(source) / CPU
     q8 = (KERNELS / "q8_0_x86.inc").read_text(encoding="utf-8")
     attention = (KERNELS / "flash_attn_f16.inc").read_text(encoding="utf-8")
+    sampler = (KERNELS / "sampling.inc").read_text(encoding="utf-8")
     _edit(cpu / "arch-fallback.h", _fallback)
     _edit(cpu / "repack.cpp", lambda text: _seven_bit(_select(text)))
     _edit(cpu / "arch/x86/repack.cpp", lambda text: text + "\n" + q8)
     _edit(cpu / "ops.cpp", lambda text: _attention(text, attention))
+    _edit(cpu / "ggml-cpu.cpp", lambda text: text + "\n" + sampler)
     _edit(Path(source) / "src" / "CMakeLists.txt", _cold)
 
 

@@ -21,7 +21,7 @@ from engine.errors import ModelError
 from engine.generation.batching import BatchedGenerator, RowRandom, _Row
 from engine.generation.guard import VerbatimGuard
 from engine.generation.llama.batch import Context, LlamaBatch
-from engine.generation.llama.sampling import penalise_repeats, sample_next
+from engine.generation.llama.sampling import penalise_repeats, sample_in_c, sample_next
 from engine.hashing import remembered_sha256
 
 GGUF_NAME = "model.gguf"
@@ -80,7 +80,7 @@ class LlamaGenerator(BatchedGenerator):
                                                     library).result()
 
     def _load(self, sequences: int, context_tokens: int, library: Path | None) -> Context:
-        from tokenizers import Tokenizer
+        from tokenizers import Tokenizer, decoders
 
         folder = self.model_dir
         gguf = folder / GGUF_NAME
@@ -92,6 +92,8 @@ class LlamaGenerator(BatchedGenerator):
         except Exception as exc:  # tokenizers raises its own Exception types
             raise ModelError(f"could not read {folder / 'tokenizer.json'} ({exc}): the llama "
                              "runtime needs the model's tokenizer.json beside its GGUF.") from exc
+        # byte-level BPE decodes by joining bytes: a row's text can grow a token at a time
+        self.byte_level = isinstance(self.tokenizer.decoder, decoders.ByteLevel)
         config = _json(folder / "config.json")
         positions = next((config[k] for k in ("max_position_embeddings", "n_positions")
                           if isinstance(config.get(k), int)), 2048)
@@ -155,9 +157,13 @@ class LlamaGenerator(BatchedGenerator):
         return self.context.room()
 
     def _sample(self, batch: Any, logits: Any, rows: list[_Row]) -> list[int]:
-        penalty = np.array([r.params.repetition_penalty for r in rows], dtype=np.float32)
-        logits = penalise_repeats(logits, batch.seen, penalty, copy=False)  # ours to change
         uniforms = [row.uniform() for row in rows]
-        return sample_next(logits, [r.params.temperature for r in rows],
-                           [r.params.top_k for r in rows], [r.params.top_p for r in rows],
-                           uniforms)
+        options = ([r.params.temperature for r in rows], [r.params.top_k for r in rows],
+                   [r.params.top_p for r in rows], uniforms)
+        penalty = [r.params.repetition_penalty for r in rows]
+        if self.context.lib.sample_rows is not None:  # a native build's C sampler
+            return sample_in_c(self.context.lib.sample_rows, logits, batch.seen, penalty,
+                               *options)
+        logits = penalise_repeats(logits, batch.seen, np.array(penalty, dtype=np.float32),
+                                  copy=False)  # ours to change
+        return sample_next(logits, *options)

@@ -5,7 +5,10 @@ draw of the row's own uniform number), so a row depends only on its own context 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import itertools
+from array import array
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +19,33 @@ Floats = npt.NDArray[np.float32]
 # lies inside them; when it does not, every token is sorted.
 _NUCLEUS_FIRST = 1024
 _GROUP = 64  # logits a group when looking for the top k (see _candidates)
+
+
+class Seen:
+    """A row's distinct tokens, for the repetition penalty: a set to ask, and the same ids in
+    an int32 array (first seen first) that spren's C sampler takes as it is."""
+
+    __slots__ = ("ids", "_set")
+
+    def __init__(self, tokens: Iterable[int] = ()):
+        self._set: set[int] = set()
+        self.ids = array("i")
+        for token in tokens:
+            self.add(token)
+
+    def add(self, token: int) -> None:
+        if token not in self._set:
+            self._set.add(token)
+            self.ids.append(token)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self._set
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 def penalise_repeats(logits: Floats, seen: Sequence[Collection[int]],
@@ -52,16 +82,19 @@ def _candidates(row: Floats, k: int) -> npt.NDArray[np.intp] | None:
 
 
 def _sorted_top(row: Floats, k: int) -> npt.NDArray[np.intp]:
-    """Token ids of the k highest logits, high to low."""
+    """Token ids of the k highest logits, high to low; of equal logits the lower id first
+    (the order spren's C sampler keeps too)."""
     vocab = row.shape[0]
     if k >= vocab:
         return np.argsort(-row, kind="stable")
     pool = _candidates(row, k)
     if pool is None:
-        top = np.argpartition(row, vocab - k)[vocab - k:]  # the k largest, unordered
-    else:
-        top = pool[np.argpartition(row[pool], len(pool) - k)[len(pool) - k:]]
-    return top[np.argsort(-row[top], kind="stable")]
+        kth = np.partition(row, vocab - k)[vocab - k]  # the k-th highest logit
+        if np.isnan(row).any():  # NaN sorts above everything here: the k "largest", by value
+            top = np.argpartition(row, vocab - k)[vocab - k:]
+            return top[np.argsort(-row[top], kind="stable")]
+        pool = np.flatnonzero(row >= kth)  # every logit tied with the k-th comes too
+    return pool[np.lexsort((pool, -row[pool]))[:k]]
 
 
 def sample_row(logits: Floats, temperature: float, top_k: int, top_p: float,
@@ -99,3 +132,30 @@ def sample_next(logits: Floats, temperature: list[float], top_k: list[int],
     """One token id per row of ``logits`` [rows, vocab], each with its own options."""
     return [sample_row(logits[i], temperature[i], top_k[i], top_p[i], uniforms[i])
             for i in range(logits.shape[0])]
+
+
+def sample_in_c(sampler: Callable[..., Any], logits: Floats, seen: Sequence[Seen],
+                penalty: Sequence[float], temperature: Sequence[float], top_k: Sequence[int],
+                top_p: Sequence[float], uniforms: Sequence[float]) -> list[int]:
+    """``penalise_repeats`` and ``sample_next`` in one call of spren's C sampler (a native
+    build's ``spren_sample_rows``; ``logits`` [rows, vocab] is penalised in place where it is
+    C-contiguous float32). A row the sampler declines (it holds a NaN) is sampled here, by the
+    same rule. Between two decoding steps little of this process is still in the CPU's caches,
+    and every numpy call costs several times its usual time then: the few calls here take
+    plain arrays."""
+    logits = np.ascontiguousarray(logits, dtype=np.float32)
+    rows, vocab = logits.shape
+    ids, ends = array("i"), array("q")
+    for row_seen in seen:
+        ids += row_seen.ids
+        ends.append(len(ids))
+    options = array("d", itertools.chain.from_iterable(
+        zip(penalty, temperature, top_k, top_p, uniforms, strict=True)))
+    out = array("i", bytes(4 * rows))
+    sampler(logits.__array_interface__["data"][0], rows, vocab, ids.buffer_info()[0],
+            ends.buffer_info()[0], options.buffer_info()[0], out.buffer_info()[0])
+    chosen = out.tolist()
+    for i, token in enumerate(chosen):
+        if token < 0:  # declined (penalised already)
+            chosen[i] = sample_row(logits[i], temperature[i], top_k[i], top_p[i], uniforms[i])
+    return chosen

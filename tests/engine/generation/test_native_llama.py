@@ -266,7 +266,8 @@ prompts = ["Dorothy walked along", "The Scarecrow said", "Ozma sent for", "The T
 params = [GenParams(max_new_tokens=24, seed=s, stop_at_sentence=False) for s in range(1, 6)]
 together = [r.text for r in gen.generate(prompts, params)]
 alone = [gen.generate([p], [q])[0].text for p, q in zip(prompts, params)]
-print(json.dumps({"path": str(load_lib().path), "together": together, "alone": alone}))
+print(json.dumps({"path": str(load_lib().path), "together": together, "alone": alone,
+                  "c_sampler": load_lib().sample_rows is not None}))
 gen.close()
 """
 
@@ -287,6 +288,7 @@ def test_the_native_build_generates_and_keeps_rows_independent(llama_model_dir):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["path"] == str(library)  # the build, not the wheel, was loaded
+    assert result["c_sampler"]  # and its rows were sampled by spren's C sampler
     assert result["together"] == result["alone"]  # a row is the same alone or in a batch
     assert all(len(text.split()) >= 5 for text in result["alone"])
 
