@@ -5,7 +5,7 @@ exactly once, so the kernels never land anywhere unexpected.
 - ``kernels/q8_0_x86.inc``: Q8_0 weights repacked four columns at a time with AVX2 matrix
   kernels (ggml does this on ARM only; on x86 its tinyBLAS path is slower for a batch of a few
   rows, which is what the bot's continuous batching decodes). The repack re-rounds every
-  weight matrix but the output projection to seven bits and stores it unsigned (+64), which
+  weight matrix (a stack of experts' excepted) to seven bits and stores it unsigned (+64), which
   saves AVX2 a sign instruction for every 32 products, and the activations multiplied with
   such weights are quantized to seven bits, which halves the widenings to int32 (held-out
   bits/char: see the model card). Not where the build has VNNI
@@ -90,7 +90,7 @@ QUANTIZE_4 = ("                ggml_quantize_mat_t<INTER_SIZE, PARAM_TYPE>((floa
 QUANTIZE_1 = ("                from_float((float *) (data_ptr + i11 * nb11), (void *) (wdata_ptr + "
               "i11 * nbw1), ne10);\n")
 SEVEN_HOOKS = """#if defined(__x86_64__) || defined(__i386__)  // spren: kernels/q8_0_x86.inc
-extern "C" void spren_q8_0x4_repacked(void * data, int64_t count, const char * name);
+extern "C" void spren_q8_0x4_repacked(void * data, int64_t count);
 extern "C" bool spren_q8_0x4_quantize(const void * weights, int64_t ncols, const float * x,
                                       void * y, int rows, int64_t n);
 #endif
@@ -125,7 +125,7 @@ def _seven_bit(text: str) -> str:
         "    const int rc = repack_q8_0_to_q8_0_4_bl(t, 8, data, data_size);\n"
         "#if defined(__x86_64__) || defined(__i386__)\n"
         "    if (rc == 0 && t->ne[2] == 1) {  // spren: seven-bit weights\n"
-        "        spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0), t->name);\n"
+        "        spren_q8_0x4_repacked(t->data, ggml_nrows(t) / 4 * (t->ne[0] / QK8_0));\n"
         "    }\n"
         "#endif\n"
         "    return rc;\n}\n"), "repack.cpp")
