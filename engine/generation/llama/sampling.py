@@ -89,10 +89,10 @@ def _sorted_top(row: Floats, k: int) -> npt.NDArray[np.intp]:
         return np.argsort(-row, kind="stable")
     pool = _candidates(row, k)
     if pool is None:
-        kth = np.partition(row, vocab - k)[vocab - k]  # the k-th highest logit
         if np.isnan(row).any():  # NaN sorts above everything here: the k "largest", by value
             top = np.argpartition(row, vocab - k)[vocab - k:]
             return top[np.argsort(-row[top], kind="stable")]
+        kth = np.partition(row, vocab - k)[vocab - k]  # the k-th highest logit
         pool = np.flatnonzero(row >= kth)  # every logit tied with the k-th comes too
     return pool[np.lexsort((pool, -row[pool]))[:k]]
 
