@@ -4,7 +4,7 @@ import re
 
 # A sentence end: . ! or ? optionally followed by closing quotes/brackets.
 _CLOSERS = "\"'\u201d\u2019)]"
-_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s|$)")
+_END = re.compile(r"[.!?][" + re.escape(_CLOSERS) + r"]*(?=\s|$)")
 # Words whose full stop does not end a sentence (common in 19th/20th-century prose).
 _ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "mt", "capt", "col", "gen", "prof", "vs", "etc"}
 # Runs of spaces, tabs and no-break spaces that are not already one space (a lone space is
