@@ -48,7 +48,6 @@ FA_CONVERT = ("        if (v->type == GGML_TYPE_F16) {\n"
 TILED = "                                neq1 >= Q_TILE_SZ);\n"
 
 
-
 def _replace_once(text: str, old: str, new: str, where: str) -> str:
     if text.count(old) != 1:
         raise ModelError(f"spren's kernels do not fit these llama.cpp sources ({where}: an "

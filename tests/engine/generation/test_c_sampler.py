@@ -10,11 +10,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from engine.generation.llama import native
 from tests.paths import REPO_ROOT
 
 CHILD = r"""
@@ -68,15 +66,6 @@ firsts = [S.sample_in_c(fn, flat.copy(), [S.Seen()], [1.0], [1.0], [k], [1.0], [
 report["ties_by_id"] = firsts
 print(json.dumps(report))
 """
-
-
-@pytest.fixture(scope="module")
-def ggml_cpu() -> Path:
-    home = Path(os.environ.get("SPREN_HOME", REPO_ROOT / ".spren"))
-    library, why = native.find_build(home / "lib")
-    if library is None:
-        pytest.skip(why)  # test_native_llama fails when make test should have built it
-    return library.parent / "libggml-cpu.so"
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -6,14 +6,11 @@ kernel, and the four-row kernel giving each row what it gives alone."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from engine.generation.llama import native
 from tests.paths import REPO_ROOT
 
 CHILD = r"""
@@ -144,15 +141,6 @@ for name, weights in (("seven", w), ("eight", plain)):
         rows for rows in (4, 8, 12, 20) if np.array_equal(gemm(weights, rows), alone[:rows])]
 print(json.dumps(report))
 """
-
-
-@pytest.fixture(scope="module")
-def ggml_cpu() -> Path:
-    home = Path(os.environ.get("SPREN_HOME", REPO_ROOT / ".spren"))
-    library, why = native.find_build(home / "lib")
-    if library is None:
-        pytest.skip(why)  # test_native_llama fails when make test should have built it
-    return library.parent / "libggml-cpu.so"
 
 
 @pytest.mark.parametrize("seed", [1, 2])
